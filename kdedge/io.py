@@ -1,0 +1,126 @@
+"""Atomic file writing and run-folder helpers.
+
+Every file kdedge writes goes to a temporary name in the same folder and is
+moved into place with ``os.replace``, which is atomic on POSIX: a reader sees
+either the old file, the new file, or nothing -- never half a model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from kdedge.errors import ConfigError, StageInputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it onto ``path`` on success.
+
+    On an exception the temporary file is removed and ``path`` is untouched.
+    ``suffix`` keeps the extension for writers that insist on one (``.h5``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StageInputError(f"{path}: file not found") from None
+    except json.JSONDecodeError as e:
+        raise StageInputError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars and paths show up in metrics and configs.
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it replaces ``path`` on success.
+
+    Used for outputs that are folders (a HF checkpoint): either the whole
+    folder appears or nothing does.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def prepare_out_dir(out: str | os.PathLike, overwrite: bool, flag: str = "--out") -> Path:
+    """Check that a stage may write to ``out``; creates nothing.
+
+    Raises:
+        ConfigError: ``out`` exists and is not empty, and ``overwrite`` is False.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{flag} {out}: exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"{flag} {out}: folder exists and is not empty (pass --overwrite to replace it)")
+    return out
+
+
+def require_files(folder: str | os.PathLike, names: list[str], made_by: str) -> Path:
+    """Check that a previous stage's folder holds ``names``; say how to make them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise StageInputError(f"{folder}: folder not found (make it with `{made_by}`)")
+    missing = [n for n in names if not (folder / n).exists()]
+    if missing:
+        raise StageInputError(f"{folder}: missing {', '.join(missing)} (make it with `{made_by}`)")
+    return folder
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,72 @@
+"""Load and run ``.tflite`` files with LiteRT.
+
+``ai_edge_litert`` is the maintained runtime. ``tflite_runtime`` is only a
+fallback import: version 2.14 fails to load under numpy 2, and
+``tf.lite.Interpreter`` is deprecated, so neither is the default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # optional fallback, see module docstring
+        from tflite_runtime.interpreter import Interpreter
+    return Interpreter
+
+
+class TFLiteModel:
+    """A ``.tflite`` model with named inputs, run one example at a time.
+
+    Args:
+        path: the ``.tflite`` file (or its bytes via ``content``).
+        num_threads: CPU threads for the interpreter.
+    """
+
+    def __init__(self, path: str | Path | None = None, num_threads: int = 1, content: bytes | None = None):
+        Interpreter = _interpreter_class()
+        if content is not None:
+            self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
+        else:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self.inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
+        self.output = self.interpreter.get_output_details()[0]
+
+    def input_shape(self, name: str | None = None) -> tuple[int, ...]:
+        d = self.inputs[name] if name else next(iter(self.inputs.values()))
+        return tuple(int(x) for x in d["shape"])
+
+    def set_inputs(self, feeds: dict[str, np.ndarray]) -> None:
+        """Set inputs by name; a name is matched by substring (TFLite may prefix it)."""
+        for key, value in feeds.items():
+            detail = self._find(key)
+            self.interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
+
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def output_value(self) -> np.ndarray:
+        out = self.interpreter.get_tensor(self.output["index"])
+        scale, zero = self.output.get("quantization", (0.0, 0))
+        if scale:  # an integer output: dequantize
+            out = (out.astype(np.float32) - zero) * scale
+        return out
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        self.set_inputs(feeds)
+        self.invoke()
+        return self.output_value()
+
+    def _find(self, key: str) -> dict:
+        if key in self.inputs:
+            return self.inputs[key]
+        matches = [d for name, d in self.inputs.items() if key in name]
+        if len(matches) != 1:
+            raise KeyError(f"input {key!r} not found among {sorted(self.inputs)}")
+        return matches[0]
