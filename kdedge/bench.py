@@ -1,0 +1,196 @@
+"""Bench stage: size, accuracy and latency of every exported ``.tflite``, side by side.
+
+Everything is measured on the artifact: accuracy and macro-F1 come from running
+the ``.tflite`` with LiteRT over the eval split, one example at a time, exactly
+as an app would; latency is one example per call on 1 thread, warm-up first,
+then ``runs`` timed calls cycling through real tokenized eval texts.
+
+Output folder (``kdedge bench --out DIR``)::
+
+    DIR/report.json   machine, models, metrics (schema: kdedge-bench/1)
+    DIR/report.md     the same as tables
+    DIR/config.json   the resolved BenchConfig
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from kdedge.errors import ConfigError
+from kdedge.io import read_json, require_files, write_json, write_text
+from kdedge.metrics import accuracy, latency_summary, macro_f1
+
+SCHEMA = "kdedge-bench/1"
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    """Settings of the bench stage; each field is a ``kdedge bench`` flag."""
+
+    runs: int = 300  # --runs: timed single-example calls per model (>= 200 for a stable p99)
+    warmup: int = 20  # --warmup: untimed calls first (allocations, caches, XNNPACK packing)
+    threads: int = 1  # --threads: interpreter threads; 1 is what a phone app usually gets
+    max_eval: int | None = None  # --max-eval: cap eval examples (IMDB teacher runs are long)
+    seed: int = 0  # --seed
+
+    def validate(self) -> None:
+        if self.runs < 1:
+            raise ConfigError(f"--runs must be >= 1, got {self.runs}")
+        if self.warmup < 0:
+            raise ConfigError(f"--warmup must be >= 0, got {self.warmup}")
+        if self.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {self.threads}")
+        if self.max_eval is not None and self.max_eval < 1:
+            raise ConfigError(f"--max-eval must be >= 1, got {self.max_eval}")
+
+
+def model_feeds(export_dir: Path, entry: dict, texts: list[str], max_len: int) -> list[dict[str, np.ndarray]]:
+    """One input dict per text, tokenized the way the model's app would."""
+    if entry["kind"] == "teacher":
+        from transformers import BertTokenizerFast
+        tok = BertTokenizerFast.from_pretrained(str(export_dir / entry["tokenizer"]))
+        enc = tok(texts, truncation=True, max_length=entry["max_len"], padding="max_length", return_tensors="np")
+        ids, mask = enc["input_ids"].astype(np.int32), enc["attention_mask"].astype(np.int32)
+        return [{"input_ids": ids[i:i + 1], "attention_mask": mask[i:i + 1]} for i in range(len(texts))]
+    from kdedge.tokenizer import WordTokenizer
+    ids = WordTokenizer.load(export_dir / entry["tokenizer"]).encode(texts)
+    return [{"input_ids": ids[i:i + 1]} for i in range(len(texts))]
+
+
+def measure_latency(model, feeds: list[dict], runs: int, warmup: int) -> dict:
+    """Time ``runs`` single invocations (inputs set outside the timed region)."""
+    for i in range(warmup):
+        model(feeds[i % len(feeds)])
+    times = np.empty(runs)
+    for i in range(runs):
+        model.set_inputs(feeds[i % len(feeds)])
+        t0 = time.perf_counter()
+        model.invoke()
+        times[i] = time.perf_counter() - t0
+        model.output_value()
+    return latency_summary(times)
+
+
+def machine_info() -> dict:
+    import ai_edge_litert
+    import tensorflow as tf
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        commit = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version(),
+            "tensorflow": tf.__version__, "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"),
+            "git_commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg: BenchConfig,
+              extra: dict | None = None) -> dict:
+    """Bench stage: measure every model in ``export_dir``'s manifest; write the report to ``out``.
+
+    ``extra`` (e.g. the pipeline's stage timings) is stored under ``report["run"]``.
+    """
+    from kdedge.data import Split
+    from kdedge.runtime import TFLiteModel
+
+    cfg.validate()
+    export_dir = require_files(export_dir, ["manifest.json", "config.json"], "kdedge export")
+    data_dir = require_files(data_dir, ["eval.jsonl"], "kdedge data")
+    manifest = read_json(export_dir / "manifest.json")
+    evals = Split.from_jsonl(data_dir / "eval.jsonl", "eval")
+    keep = np.flatnonzero(evals.labels >= 0)
+    if cfg.max_eval is not None and cfg.max_eval < len(keep):
+        keep = np.sort(np.random.default_rng(cfg.seed).permutation(keep)[:cfg.max_eval])
+    texts = [evals.texts[i] for i in keep]
+    gold = evals.labels[keep]
+
+    rows = []
+    preds = {}
+    for entry in manifest["models"]:
+        path = export_dir / entry["file"]
+        feeds = model_feeds(export_dir, entry, texts, manifest["max_len"])
+        t0 = time.perf_counter()
+        model = TFLiteModel(path, num_threads=cfg.threads)
+        load_ms = (time.perf_counter() - t0) * 1000
+        logits = np.concatenate([model(f) for f in tqdm(feeds, desc=f"eval {entry['name']}", unit="ex",
+                                                        leave=False)])
+        pred = logits.argmax(1)
+        preds[entry["name"]] = pred
+        rows.append({"name": entry["name"], "kind": entry["kind"], "quantization": entry["quantization"],
+                     "file": entry["file"], "bytes": path.stat().st_size, "sha256": entry["sha256"],
+                     "accuracy": accuracy(pred, gold), "macro_f1": macro_f1(pred, gold),
+                     "load_ms": load_ms,
+                     "latency": measure_latency(model, feeds, cfg.runs, cfg.warmup)})
+
+    teacher = next((r for r in rows if r["kind"] == "teacher"), None)
+    for r in rows:
+        if teacher is not None:
+            r["agreement_with_teacher"] = accuracy(preds[r["name"]], preds[teacher["name"]])
+            r["retention"] = r["accuracy"] / teacher["accuracy"] if teacher["accuracy"] else None
+            r["speedup_p50"] = teacher["latency"]["p50_ms"] / r["latency"]["p50_ms"]
+            r["size_ratio"] = teacher["bytes"] / r["bytes"]
+    report = {"schema": SCHEMA, "machine": machine_info(), "config": dataclasses.asdict(cfg),
+              "eval": {"split": str(data_dir / "eval.jsonl"), "examples": int(len(gold))},
+              "models": rows, "run": extra or {}}
+    out = Path(out)
+    write_json(out / "report.json", report)
+    write_text(out / "report.md", render_markdown(report))
+    write_json(out / "config.json", {**dataclasses.asdict(cfg), "export": str(export_dir), "data": str(data_dir)})
+    return report
+
+
+def render_markdown(report: dict) -> str:
+    """The report as Markdown tables."""
+    m = report["machine"]
+    lines = ["# kdedge benchmark report", "",
+             f"- Eval split: `{report['eval']['split']}` ({report['eval']['examples']} labeled examples); "
+             "accuracy and macro-F1 come from running each `.tflite` with LiteRT.",
+             f"- Latency: one example per call, {report['config']['threads']} thread(s), "
+             f"{report['config']['warmup']} warm-up then {report['config']['runs']} timed calls on real tokenized "
+             "eval texts.",
+             f"- Machine: {m['cpu']}, {m['cores']} cores, {m['os']}; Python {m['python']}, TensorFlow "
+             f"{m['tensorflow']}, ai-edge-litert {m['ai_edge_litert']}; commit {m['git_commit']}; {m['date']}.",
+             "",
+             "| model | size | accuracy | macro-F1 | retention | agreement w/ teacher | p50 ms | p90 ms | p99 ms "
+             "| speedup (p50) | smaller by |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["models"]:
+        lat = r["latency"]
+
+        def opt(key, fmt):
+            return fmt.format(r[key]) if r.get(key) is not None else "-"
+        lines.append(
+            f"| {r['name']} | {_size(r['bytes'])} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
+            f"{opt('retention', '{:.2%}')} | {opt('agreement_with_teacher', '{:.2%}')} | {lat['p50_ms']:.3f} | "
+            f"{lat['p90_ms']:.3f} | {lat['p99_ms']:.3f} | {opt('speedup_p50', '{:.0f}x')} | "
+            f"{opt('size_ratio', '{:.0f}x')} |")
+    run = report.get("run") or {}
+    if run:
+        lines += ["", "## Run", ""]
+        if run.get("command"):
+            lines += ["```", run["command"], "```", ""]
+        for key, value in run.items():
+            if key != "command":
+                lines.append(f"- {key}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"

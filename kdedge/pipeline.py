@@ -1,0 +1,115 @@
+"""The main job: data -> teacher -> student -> distill -> export -> bench in one run folder.
+
+``kdedge pipeline --dataset sst2 --out runs/sst2`` lays out::
+
+    runs/sst2/config.json   every stage's resolved config (written first)
+    runs/sst2/data/ teacher/ student/ distill/ export/ bench/   one folder per stage
+    runs/sst2/timings.json  wall seconds per stage
+
+A stage whose folder holds its ``config.json`` is complete (that file is
+written last), so ``--resume`` skips it; the teacher also resumes mid-training
+from its checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from kdedge.bench import BenchConfig, run_bench
+from kdedge.data.stage import DataConfig, run_data
+from kdedge.distill import DistillConfig, run_distill
+from kdedge.errors import ConfigError
+from kdedge.export import ExportConfig, run_export
+from kdedge.io import prepare_out_dir, read_json, write_json
+from kdedge.student import StudentConfig, run_student
+from kdedge.teacher import TeacherConfig, run_teacher
+
+STAGES = ("data", "teacher", "student", "distill", "export", "bench")
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    """All stages' settings for one run."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
+    student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
+    distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    bench: BenchConfig = dataclasses.field(default_factory=BenchConfig)
+
+    def validate(self) -> None:
+        for stage in STAGES:
+            getattr(self, stage).validate()
+
+
+def check_out(out: Path, cfg: PipelineConfig, overwrite: bool, resume: bool) -> None:
+    """Validate the run folder before anything is written (raises ConfigError)."""
+    if overwrite and resume:
+        raise ConfigError("--overwrite and --resume exclude each other")
+    if resume:
+        if not (out / "config.json").is_file():
+            raise ConfigError(f"--resume: {out} holds no pipeline run (no config.json)")
+        if read_json(out / "config.json") != _jsonable(cfg):
+            raise ConfigError(f"--resume: {out} was made with other settings (see {out / 'config.json'})")
+        return
+    prepare_out_dir(out, overwrite)
+
+
+def run_pipeline(out: str | Path, cfg: PipelineConfig, overwrite: bool = False, resume: bool = False) -> dict:
+    """Run every stage into ``out``. Returns the bench report."""
+    out = Path(out)
+    cfg.validate()
+    check_out(out, cfg, overwrite, resume)
+    if overwrite and out.exists():
+        shutil.rmtree(out)
+    write_json(out / "config.json", _jsonable(cfg))
+    d = {s: out / s for s in STAGES}
+    timings = read_json(out / "timings.json") if (out / "timings.json").is_file() else {}
+    started = time.perf_counter()
+
+    def stage(name, fn):
+        if (d[name] / "config.json").is_file() and name in timings:
+            print(f"[kdedge] {name}: done already, skipped", file=sys.stderr)
+            return
+        print(f"[kdedge] {name} ...", file=sys.stderr)
+        t0 = time.perf_counter()
+        fn()
+        timings[name] = round(time.perf_counter() - t0, 1)
+        write_json(out / "timings.json", timings)
+        print(f"[kdedge] {name}: {timings[name]:.0f} s", file=sys.stderr)
+
+    stage("data", lambda: run_data(d["data"], cfg.data))
+    stage("teacher", lambda: run_teacher(d["data"], d["teacher"], cfg.teacher))
+    stage("student", lambda: run_student(d["data"], d["student"], cfg.student, d["teacher"]))
+    stage("distill", lambda: run_distill(d["data"], d["teacher"], d["student"], d["distill"], cfg.distill))
+    stage("export", lambda: run_export(d["distill"], d["teacher"], d["data"], d["export"], cfg.export))
+    before_bench = sum(timings.get(s, 0) for s in STAGES if s != "bench")
+    extra = {"command": "kdedge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "",
+             "stage_seconds_before_bench": {s: timings.get(s) for s in STAGES if s != "bench"},
+             "seconds_before_bench": round(before_bench, 1),
+             "this_invocation_seconds_before_bench": round(time.perf_counter() - started, 1)}
+    extra["distill_metrics"] = read_json(d["distill"] / "metrics.json")
+    extra["teacher_keras_eval"] = read_json(d["teacher"] / "metrics.json")["eval"]
+    report = {}
+
+    def bench():
+        report.update(run_bench(d["export"], d["data"], d["bench"], cfg.bench, extra))
+
+    stage("bench", bench)
+    total = round(sum(timings.get(s, 0) for s in STAGES), 1)
+    timings["total"] = total
+    write_json(out / "timings.json", timings)
+    print(f"[kdedge] pipeline done in {total:.0f} s; report: {d['bench'] / 'report.md'}", file=sys.stderr)
+    return report or read_json(d["bench"] / "report.json")
+
+
+def _jsonable(cfg: PipelineConfig) -> dict:
+    """Every stage's config as plain JSON (tuples become lists, as they would on reload)."""
+    return json.loads(json.dumps({s: dataclasses.asdict(getattr(cfg, s)) for s in STAGES}))
