@@ -146,15 +146,19 @@ def predict_logits(model, tokenizer, texts: list[str], max_len: int, batch_size:
 
 
 def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg: TeacherConfig,
-              checkpoint_dir: Path | None = None) -> dict:
+              checkpoint_dir: Path | None = None, stop_after: int | None = None) -> dict:
     """Fine-tune ``model`` in place with cross entropy on length-bucketed batches.
 
     With ``checkpoint_dir`` the model, optimizer and step are checkpointed every
     ``cfg.checkpoint_every`` steps; calling again with the same folder and config
     skips the steps already done (the batch order is a function of the seed).
 
+    ``stop_after`` ends the call after that many steps of this call (a
+    time-boxed run; the next call resumes from the checkpoint).
+
     Returns:
-        ``{"steps": ..., "train_seconds": ..., "final_loss": ...}``.
+        ``{"steps": ..., "resumed_at_step": ..., "steps_run": ..., "train_seconds": ...,
+        "final_loss_ema": ...}``.
     """
     import tensorflow as tf
     from transformers import create_optimizer
@@ -194,7 +198,8 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg: Teach
     done = int(step.numpy())
     ema = None
     bar = tqdm(total=total_steps, initial=done, desc="teacher fine-tune", unit="step")
-    for i in range(done, total_steps):
+    end = total_steps if stop_after is None else min(total_steps, done + stop_after)
+    for i in range(done, end):
         batch = schedule[i]
         b_ids, b_mask = pad_batch([ids[j] for j in batch], cfg.max_len)
         loss = float(train_step(tf.constant(b_ids), tf.constant(b_mask), tf.constant(labels[batch])))
@@ -202,10 +207,10 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg: Teach
         step.assign(i + 1)
         bar.update(1)
         bar.set_postfix(loss=f"{ema:.4f}")
-        if manager is not None and ((i + 1) % cfg.checkpoint_every == 0 or i + 1 == total_steps):
+        if manager is not None and ((i + 1) % cfg.checkpoint_every == 0 or i + 1 == end):
             manager.save()
     bar.close()
-    return {"steps": total_steps, "resumed_at_step": done,
+    return {"steps": total_steps, "resumed_at_step": done, "steps_run": end - done,
             "train_seconds": round(time.perf_counter() - start, 1), "final_loss_ema": ema}
 
 

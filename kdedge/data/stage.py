@@ -37,6 +37,13 @@ class DataConfig:
     def validate(self) -> None:
         if self.max_train is not None and self.max_train < 1:
             raise ConfigError(f"--max-train must be >= 1, got {self.max_train}")
+        if self.dataset == "custom":
+            for flag, path in (("--train-file", self.train_file), ("--eval-file", self.eval_file),
+                               ("--unlabeled-file", self.unlabeled_file)):
+                if path is not None and not Path(path).is_file():
+                    raise ConfigError(f"{flag} {path}: file not found")
+        else:
+            resolve_data_dir(self.data_dir)  # fails early, naming --data-dir
 
 
 def _stats(split) -> dict:

@@ -1,0 +1,74 @@
+"""Shared fixtures: tiny real data and a tiny real BERT teacher, built in the test.
+
+Everything is small enough for 2 CPU cores: a 2-layer, hidden-32 BERT with a
+~50-word WordPiece vocabulary, and a few hundred synthetic review sentences
+whose label follows from their sentiment words.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+POSITIVE = ["good", "great", "wonderful", "moving", "funny", "brilliant"]
+NEGATIVE = ["bad", "awful", "boring", "dull", "terrible", "weak"]
+FILLER = ["the", "film", "movie", "is", "a", "story", "acting", "plot", "was", "really", "quite", "and"]
+
+
+def make_sentences(n: int, seed: int) -> list[tuple[str, int]]:
+    """``n`` (sentence, label) pairs; the label is the polarity of the sentiment words."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        label = rng.randint(0, 1)
+        words = [rng.choice(FILLER) for _ in range(rng.randint(2, 9))]
+        for _ in range(rng.randint(1, 2)):
+            words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label else NEGATIVE))
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def write_sst2(folder, n_train: int = 240, n_eval: int = 64) -> None:
+    """GLUE SST-2 layout: ``SST-2/{train,dev}.tsv`` with header and trailing space."""
+    d = folder / "SST-2"
+    d.mkdir(parents=True, exist_ok=True)
+    for name, n, seed in (("train.tsv", n_train, 1), ("dev.tsv", n_eval, 2)):
+        lines = ["sentence\tlabel"] + [f"{s} \t{y}" for s, y in make_sentences(n, seed)]
+        (d / name).write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    write_sst2(folder)
+    return folder
+
+
+def build_tiny_teacher(folder) -> None:
+    """A real HF TF BERT checkpoint (tf_model.h5 + WordPiece vocab), untrained, tiny."""
+    from transformers import BertConfig, BertTokenizerFast, TFBertForSequenceClassification
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + sorted(set(POSITIVE + NEGATIVE + FILLER))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, num_labels=2)
+    import tensorflow as tf
+    tf.keras.utils.set_random_seed(0)
+    model = TFBertForSequenceClassification(config)
+    model(model.dummy_inputs)
+    model.save_pretrained(str(folder))
+    tok.save_pretrained(str(folder))
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_init(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_bert") / "ckpt"
+    build_tiny_teacher(folder)
+    return folder

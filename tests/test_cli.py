@@ -1,0 +1,52 @@
+"""Bad flags exit with code 2, one line naming the flag, and write nothing."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def kdedge(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "kdedge", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("flags, flag_named", [
+    (["--w-soft", "1.5"], "--w-soft"),
+    (["--w-hard", "-0.1"], "--w-hard"),
+    (["--temperature", "0"], "--temperature"),
+    (["--epochs", "0"], "--epochs"),
+    (["--data-dir", "/nonexistent/kdedge-data"], "--data-dir"),
+    (["--teacher", "/nonexistent/bert"], "--teacher"),
+    (["--modes", "int4"], "--modes"),
+    (["--dataset", "mnist"], "--dataset"),
+    (["--no-such-flag"], "--no-such-flag"),
+])
+def test_bad_pipeline_flag_exits_2_and_writes_nothing(tmp_path, flags, flag_named, tiny_data_dir):
+    out = tmp_path / "run"
+    data = [] if "--data-dir" in flags else ["--data-dir", str(tiny_data_dir)]
+    r = kdedge("pipeline", "--out", str(out), *data, *flags)
+    assert r.returncode == 2, r.stderr
+    lines = [line for line in r.stderr.strip().splitlines() if line.startswith("kdedge:")]
+    assert len(lines) == 1 and flag_named in lines[0], r.stderr
+    assert not out.exists()
+
+
+def test_existing_output_folder_needs_overwrite(tmp_path, tiny_data_dir):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    r = kdedge("data", "--data-dir", str(tiny_data_dir), "--out", str(out))
+    assert r.returncode == 2 and "--overwrite" in r.stderr
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    r = kdedge("data", "--data-dir", str(tiny_data_dir), "--out", str(out), "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert (out / "train.jsonl").is_file() and not (out / "keep.txt").exists()
+
+
+def test_stage_reading_a_missing_previous_stage_says_which_command_makes_it(tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = kdedge("teacher", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "t"))
+    assert r.returncode == 2
+    assert "kdedge data" in r.stderr and "train.jsonl" in r.stderr
+    assert not (tmp_path / "t").exists()

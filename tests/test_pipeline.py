@@ -1,0 +1,94 @@
+"""End to end: every stage on tiny data with a tiny real BERT, through the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kdedge.cli import main
+from kdedge.pipeline import STAGES
+
+MODELS = {"student_float32", "student_dynamic", "student_float16", "student_int8", "teacher_float32"}
+
+
+def tiny_flags(data_dir, teacher_init, cache):
+    return ["--dataset", "sst2", "--data-dir", str(data_dir), "--teacher", str(teacher_init),
+            "--max-len", "16", "--teacher-epochs", "3", "--teacher-batch-size", "16", "--teacher-lr", "1e-3",
+            "--vocab-size", "100", "--embed-dim", "16", "--filters", "8", "--epochs", "6", "--batch-size", "16",
+            "--calibration-examples", "50", "--check-examples", "64", "--runs", "20", "--warmup", "2",
+            "--cache-dir", str(cache)]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_data_dir, tiny_teacher_init):
+    root = tmp_path_factory.mktemp("pipeline")
+    out = root / "run"
+    main(["pipeline", "--out", str(out)] + tiny_flags(tiny_data_dir, tiny_teacher_init, root / "cache"))
+    return out
+
+
+def test_every_stage_wrote_its_folder_and_config(run):
+    cfg = json.loads((run / "config.json").read_text())
+    assert set(cfg) == set(STAGES)
+    for stage in STAGES:
+        assert (run / stage / "config.json").is_file(), stage
+    assert (run / "teacher" / "model" / "tf_model.h5").is_file()
+    assert not (run / "teacher" / "_checkpoints").exists()
+    assert cfg["distill"]["temperature"] == 2.0 and cfg["teacher"]["max_len"] == 16
+
+
+def test_distill_history_logs_soft_hard_and_eval_accuracy(run):
+    history = json.loads((run / "distill" / "history.json").read_text())
+    assert len(history) == 6
+    assert {"soft_loss", "hard_loss", "eval_accuracy"} <= set(history[0])
+    assert history[-1]["hard_loss"] < history[0]["hard_loss"]
+    # The synthetic task is easy: a working student learns it.
+    assert history[-1]["eval_accuracy"] >= 0.8
+
+
+def test_report_covers_every_model_with_measured_numbers(run):
+    report = json.loads((run / "bench" / "report.json").read_text())
+    rows = {r["name"]: r for r in report["models"]}
+    assert set(rows) == MODELS
+    for r in rows.values():
+        assert r["bytes"] == (run / "export" / r["file"]).stat().st_size
+        assert 0 <= r["accuracy"] <= 1 and 0 <= r["macro_f1"] <= 1
+        assert r["latency"]["runs"] == 20
+        assert 0 < r["latency"]["p50_ms"] <= r["latency"]["p90_ms"] <= r["latency"]["p99_ms"]
+    assert rows["teacher_float32"]["agreement_with_teacher"] == 1.0
+    assert rows["student_int8"]["bytes"] < rows["student_float32"]["bytes"]
+    md = (run / "bench" / "report.md").read_text()
+    assert "student_int8" in md and "p50 ms" in md
+
+
+def test_int8_tflite_agrees_with_keras_student(run, tiny_data_dir):
+    from kdedge.data import load_sst2
+    from kdedge.distill import predict
+    from kdedge.runtime import TFLiteModel
+    from kdedge.student import load_student
+    from kdedge.tokenizer import WordTokenizer
+
+    texts = load_sst2(tiny_data_dir).eval.texts
+    ids = WordTokenizer.load(run / "export" / "tokenizer.json").encode(texts)
+    keras_pred = predict(load_student(run / "distill" / "student.keras"), ids).argmax(1)
+    lite = TFLiteModel(run / "export" / "student_int8.tflite")
+    assert lite.inputs[next(iter(lite.inputs))]["dtype"] == np.int32
+    lite_pred = np.concatenate([lite({"input_ids": r[None]}) for r in ids]).argmax(1)
+    assert (lite_pred == keras_pred).mean() >= 0.95
+
+
+def test_resume_skips_finished_stages(run, tiny_data_dir, tiny_teacher_init, capsys):
+    before = (run / "bench" / "report.json").read_bytes()
+    main(["pipeline", "--out", str(run), "--resume"]
+         + tiny_flags(tiny_data_dir, tiny_teacher_init, run.parent / "cache"))
+    err = capsys.readouterr().err
+    assert all(f"{s}: done already" in err for s in STAGES)
+    assert (run / "bench" / "report.json").read_bytes() == before
+
+
+def test_distill_stage_alone_reuses_cached_teacher_logits(run, tmp_path):
+    main(["distill", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"),
+          "--student", str(run / "student"), "--out", str(tmp_path / "d"), "--epochs", "1",
+          "--batch-size", "16", "--cache-dir", str(run.parent / "cache")])
+    metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert metrics["teacher_logits_cached"] is True

@@ -1,0 +1,36 @@
+import json
+
+import numpy as np
+
+from kdedge.tokenizer import WordTokenizer
+
+
+def test_vocab_is_ordered_by_count_then_token_and_capped():
+    tok = WordTokenizer.build(["b a a", "c b a", "d"], max_len=4, vocab_size=4)
+    assert tok.vocab == ["[PAD]", "[UNK]", "a", "b"]
+
+
+def test_encode_lowercases_splits_punctuation_truncates_and_pads():
+    tok = WordTokenizer(["[PAD]", "[UNK]", "it", "is", "n't", "good", "!"], max_len=6)
+    ids = tok.encode(["It is n't GOOD!", "bad", "good good good good good good good"])
+    assert ids.dtype == np.int32 and ids.shape == (3, 6)
+    assert ids[0].tolist() == [2, 3, 4, 5, 6, 0]
+    assert ids[1].tolist() == [1, 0, 0, 0, 0, 0]
+    assert ids[2].tolist() == [5] * 6
+
+
+def test_same_text_gives_same_file(tmp_path):
+    texts = ["the movie was great", "the plot , sadly , was n't", "great great film"]
+    WordTokenizer.build(texts, 8, 100).save(tmp_path / "a.json")
+    WordTokenizer.build(list(texts), 8, 100).save(tmp_path / "b.json")
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
+def test_save_load_round_trip_and_contract_fields(tmp_path):
+    tok = WordTokenizer.build(["a b c", "c d"], 5, 10)
+    tok.save(tmp_path / "t.json")
+    d = json.loads((tmp_path / "t.json").read_text())
+    assert {"pattern", "lowercase", "max_len", "pad_id", "unk_id", "vocab"} <= set(d)
+    back = WordTokenizer.load(tmp_path / "t.json")
+    assert back.vocab == tok.vocab
+    assert (back.encode(["c a z"]) == tok.encode(["c a z"])).all()
