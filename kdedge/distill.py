@@ -19,7 +19,6 @@ Output folder (``kdedge distill --out DIR``)::
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from kdedge.errors import ConfigError
-from kdedge.io import require_files, write_json
+from kdedge.io import require_files, write_bytes, write_json
 
 
 @dataclasses.dataclass
@@ -59,24 +58,27 @@ class DistillConfig:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
 
 
-def teacher_logits_for(teacher_dir: Path, texts: list[str], cache_dir: Path, desc: str,
-                       _loaded: dict = {}) -> tuple[np.ndarray, bool]:  # noqa: B006 - per-process model memo
-    """Teacher logits for ``texts`` via the cache; loads the teacher only on a miss."""
-    from kdedge.io import read_json
-    from kdedge.logits_cache import cached_logits, teacher_key
-    from kdedge.teacher import load_teacher, predict_logits
+class CachedTeacher:
+    """Teacher logits through the on-disk cache; the teacher is loaded only on a miss."""
 
-    max_len = read_json(teacher_dir / "config.json")["max_len"]
-    model_dir = teacher_dir / "model"
+    def __init__(self, teacher_dir: Path, cache_dir: Path):
+        from kdedge.io import read_json
+        self.model_dir = teacher_dir / "model"
+        self.max_len = read_json(teacher_dir / "config.json")["max_len"]
+        self.cache_dir = cache_dir
+        self._loaded = None
 
-    def compute():
-        if str(model_dir) not in _loaded:
-            _loaded.clear()
-            _loaded[str(model_dir)] = load_teacher(model_dir)
-        model, tok = _loaded[str(model_dir)]
-        return predict_logits(model, tok, texts, max_len, desc=desc)
+    def logits(self, texts: list[str], desc: str) -> tuple[np.ndarray, bool]:
+        """``(logits, cache_hit)`` for ``texts``."""
+        from kdedge.logits_cache import cached_logits, teacher_key
+        from kdedge.teacher import load_teacher, predict_logits
 
-    return cached_logits(cache_dir, teacher_key(model_dir, texts, max_len), compute)
+        def compute():
+            if self._loaded is None:
+                self._loaded = load_teacher(self.model_dir)
+            return predict_logits(*self._loaded, texts, self.max_len, desc=desc)
+
+        return cached_logits(self.cache_dir, teacher_key(self.model_dir, texts, self.max_len), compute)
 
 
 def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np.ndarray,
@@ -155,8 +157,9 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         labels = np.concatenate([labels, np.full(len(extra), -1, dtype=labels.dtype)])
 
     t0 = time.perf_counter()
-    z_train, hit_train = teacher_logits_for(teacher_dir, texts, cache_dir, "teacher logits (train)")
-    z_eval, hit_eval = teacher_logits_for(teacher_dir, evals.texts, cache_dir, "teacher logits (eval)")
+    teacher = CachedTeacher(teacher_dir, cache_dir)
+    z_train, hit_train = teacher.logits(texts, "teacher logits (train)")
+    z_eval, hit_eval = teacher.logits(evals.texts, "teacher logits (eval)")
     teacher_seconds = time.perf_counter() - t0
 
     tokenizer = WordTokenizer.load(student_dir / "tokenizer.json")
@@ -177,8 +180,7 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         "total_seconds": round(time.perf_counter() - started, 1),
     }
     save_student(model, out / "student.keras")
-    shutil.copyfile(student_dir / "tokenizer.json", out / ".tokenizer.json.tmp")
-    (out / ".tokenizer.json.tmp").replace(out / "tokenizer.json")
+    write_bytes(out / "tokenizer.json", (student_dir / "tokenizer.json").read_bytes())
     write_json(out / "history.json", history)
     write_json(out / "metrics.json", metrics)
     write_json(out / "config.json", {**dataclasses.asdict(cfg), "data": str(data_dir), "teacher": str(teacher_dir),

@@ -58,7 +58,9 @@ def build_tiny_teacher(folder) -> None:
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, num_labels=2)
+                        intermediate_size=64, max_position_embeddings=64, num_labels=2,
+                        # No dropout: a resumed run can then be compared exactly with an uninterrupted one.
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     import tensorflow as tf
     tf.keras.utils.set_random_seed(0)
     model = TFBertForSequenceClassification(config)
