@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from kdedge.progress import progress
 
 from kdedge.errors import ConfigError
 from kdedge.io import read_json, require_files, write_json, write_text
@@ -129,7 +129,7 @@ def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg
         t0 = time.perf_counter()
         model = TFLiteModel(path, num_threads=cfg.threads)
         load_ms = (time.perf_counter() - t0) * 1000
-        logits = np.concatenate([model(f) for f in tqdm(feeds, desc=f"eval {entry['name']}", unit="ex",
+        logits = np.concatenate([model(f) for f in progress(feeds, desc=f"eval {entry['name']}", unit="ex",
                                                         leave=False)])
         pred = logits.argmax(1)
         preds[entry["name"]] = pred

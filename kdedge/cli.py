@@ -52,7 +52,7 @@ STUDENT_OPTS = [
     ("filters", int, "CNN filters per kernel width."),
     ("hidden", int, "wordavg hidden units."),
     ("dropout", float, "Student dropout."),
-    ("embed_init", click.Choice(["teacher", "random"]), "Student embedding init."),
+    ("embed_init", click.Choice(["teacher-context", "teacher", "random"]), "Student embedding init."),
 ]
 DISTILL_OPTS = [
     ("w_soft", float, "Weight of the soft (T^2 * KL) loss, in [0, 1]."),

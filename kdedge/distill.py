@@ -19,11 +19,12 @@ Output folder (``kdedge distill --out DIR``)::
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from kdedge.progress import progress
 
 from kdedge.errors import ConfigError
 from kdedge.io import require_files, write_bytes, write_json
@@ -110,7 +111,7 @@ def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np
         start = time.perf_counter()
         sums = np.zeros(3)
         n = 0
-        bar = tqdm(data, total=steps, desc=f"distill epoch {epoch}/{cfg.epochs}", unit="step", leave=False)
+        bar = progress(data, total=steps, desc=f"distill epoch {epoch}/{cfg.epochs}", unit="step", leave=False)
         for x, z_t, y in bar:
             sums += [float(v) for v in step(x, z_t, y)]
             n += 1
@@ -122,8 +123,8 @@ def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np
             pred = predict(model, eval_ids).argmax(1)
             row["eval_accuracy"] = float((pred == eval_labels).mean())
         history.append(row)
-        tqdm.write("epoch {epoch}: loss {loss:.4f} soft {soft_loss:.4f} hard {hard_loss:.4f}".format(**row)
-                   + (f" eval acc {row['eval_accuracy']:.4f}" if "eval_accuracy" in row else ""))
+        print("epoch {epoch}: loss {loss:.4f} soft {soft_loss:.4f} hard {hard_loss:.4f}".format(**row)
+                   + (f" eval acc {row['eval_accuracy']:.4f}" if "eval_accuracy" in row else ""), file=sys.stderr)
     return history
 
 

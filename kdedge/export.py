@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from kdedge.progress import progress
 
 from kdedge.errors import ConfigError
 from kdedge.io import read_json, require_files, sha256_file, write_bytes, write_json
@@ -97,7 +97,7 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
             yield [row[None, :]]
 
     manifest = {"max_len": tokenizer.max_len, "models": []}
-    for mode in tqdm(cfg.modes, desc="export student", unit="model"):
+    for mode in progress(cfg.modes, desc="export student", unit="model"):
         t0 = time.perf_counter()
         content = keras_to_tflite(model, mode, representative if mode == "int8" else None)
         seconds = time.perf_counter() - t0

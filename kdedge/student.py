@@ -41,7 +41,7 @@ class StudentConfig:
     filters: int = 64  # --filters: per CNN kernel width
     hidden: int = 64  # --hidden: wordavg hidden layer
     dropout: float = 0.3  # --dropout
-    embed_init: str = "teacher"  # --embed-init: teacher (PCA of its word-piece embeddings) or random
+    embed_init: str = "teacher-context"  # --embed-init: see teacher_embeddings(); or random
     seed: int = 0  # --seed
 
     def validate(self) -> None:
@@ -56,8 +56,8 @@ class StudentConfig:
             raise ConfigError(f"--vocab-size must be >= 3, got {self.vocab_size}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if self.embed_init not in ("teacher", "random"):
-            raise ConfigError(f"--embed-init must be teacher or random, got {self.embed_init!r}")
+        if self.embed_init not in EMBED_INITS:
+            raise ConfigError(f"--embed-init must be one of {', '.join(EMBED_INITS)}, got {self.embed_init!r}")
 
 
 def _keras():
@@ -137,29 +137,32 @@ def save_student(model, path: str | Path) -> None:
         model.save(str(tmp))
 
 
-def teacher_embeddings(teacher_dir: str | Path, vocab: list[str], dim: int, seed: int = 0) -> np.ndarray:
-    """Initial student embeddings distilled from the teacher's word-piece table.
+EMBED_INITS = ("teacher-context", "teacher", "random")
 
-    Each student word is split by the teacher's WordPiece tokenizer and gets
-    the mean of its pieces' input embeddings; PCA then projects the 384-d
-    vectors to ``dim``. This hands the student the teacher's lexical knowledge
-    for free (a random table learns it only from the ~15k words it sees).
+
+def teacher_embeddings(teacher_dir: str | Path, vocab: list[str], dim: int, mode: str = "teacher-context",
+                       seed: int = 0) -> np.ndarray:
+    """Initial student embeddings distilled from the teacher, one row per student word.
+
+    ``teacher``: the mean of the word's WordPiece input embeddings.
+    ``teacher-context``: the fine-tuned teacher's last hidden states for the
+    word fed alone (``[CLS] word [SEP]``), averaged over its pieces. After
+    fine-tuning these carry the word's sentiment, not only its identity.
+
+    PCA then projects the 384-d vectors to ``dim``: the student starts with
+    the teacher's lexical knowledge instead of learning it from ~15k words.
     [PAD] is zero, [UNK] the mean.
     """
-    from safetensors.numpy import load_file  # noqa: F401  (keeps torch out)
-    from transformers import BertTokenizerFast
+    from kdedge.teacher import load_teacher, predict_hidden
 
-    from kdedge.teacher import load_teacher
-
-    model, _ = load_teacher(Path(teacher_dir))
-    table = model.bert.embeddings.weight.numpy()
-    tok = BertTokenizerFast.from_pretrained(str(teacher_dir))
-    pieces = tok(vocab[2:], add_special_tokens=False)["input_ids"]
-    vecs = np.zeros((len(vocab), table.shape[1]), dtype=np.float64)
-    for row, ids in enumerate(pieces, start=2):
-        vecs[row] = table[ids].mean(axis=0) if ids else table[tok.unk_token_id]
-    words = vecs[2:]
-    centered = words - words.mean(axis=0)
+    model, tok = load_teacher(Path(teacher_dir))
+    if mode == "teacher-context":
+        vecs = predict_hidden(model, tok, vocab[2:])
+    else:
+        table = model.bert.embeddings.weight.numpy()
+        pieces = tok(vocab[2:], add_special_tokens=False)["input_ids"]
+        vecs = np.stack([table[ids].mean(axis=0) if ids else table[tok.unk_token_id] for ids in pieces])
+    centered = vecs.astype(np.float64) - vecs.mean(axis=0)
     _, _, vt = np.linalg.svd(centered, full_matrices=False)
     proj = centered @ vt[:dim].T
     if proj.shape[1] < dim:  # more dims asked than the teacher has: pad with small noise
@@ -176,7 +179,7 @@ def run_student(data_dir: str | Path, out: str | Path, cfg: StudentConfig,
                 teacher_dir: str | Path | None = None) -> dict:
     """Student stage: build the tokenizer and the initialized model in ``out``.
 
-    ``teacher_dir`` (a teacher stage folder) is needed for ``embed_init=teacher``.
+    ``teacher_dir`` (a teacher stage folder) is needed unless ``embed_init=random``.
     Returns the resolved config written to ``out/config.json``.
     """
     from kdedge.data import Split
@@ -185,9 +188,9 @@ def run_student(data_dir: str | Path, out: str | Path, cfg: StudentConfig,
 
     cfg.validate()
     data_dir = require_files(data_dir, ["train.jsonl", "config.json"], "kdedge data")
-    if cfg.embed_init == "teacher":
+    if cfg.embed_init != "random":
         if teacher_dir is None:
-            raise ConfigError("--embed-init teacher needs --teacher-dir (a `kdedge teacher` output folder)")
+            raise ConfigError(f"--embed-init {cfg.embed_init} needs --teacher-dir (a `kdedge teacher` output folder)")
         teacher_dir = require_files(teacher_dir, ["config.json", "model/config.json"], "kdedge teacher")
     out = Path(out)
     texts = Split.from_jsonl(data_dir / "train.jsonl", "train").texts
@@ -195,8 +198,9 @@ def run_student(data_dir: str | Path, out: str | Path, cfg: StudentConfig,
         texts = texts + Split.from_jsonl(data_dir / "unlabeled.jsonl", "unlabeled").texts
     tokenizer = WordTokenizer.build(texts, cfg.max_len, cfg.vocab_size)
     emb = None
-    if cfg.embed_init == "teacher":
-        emb = teacher_embeddings(Path(teacher_dir) / "model", tokenizer.vocab, cfg.embed_dim, cfg.seed)
+    if cfg.embed_init != "random":
+        emb = teacher_embeddings(Path(teacher_dir) / "model", tokenizer.vocab, cfg.embed_dim, cfg.embed_init,
+                                 cfg.seed)
     model = build_student(cfg, len(tokenizer.vocab), embeddings=emb)
     tokenizer.save(out / "tokenizer.json")
     save_student(model, out / "student.keras")

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from kdedge.progress import progress
 
 from kdedge.batching import bucket_batches, pad_batch
 from kdedge.errors import ConfigError, StageInputError
@@ -139,7 +139,29 @@ def predict_logits(model, tokenizer, texts: list[str], max_len: int, batch_size:
         return model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
 
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
-    for batch in tqdm(bucket_batches(lengths, batch_size), desc=desc, unit="batch", leave=False):
+    for batch in progress(bucket_batches(lengths, batch_size), desc=desc, unit="batch", leave=False):
+        b_ids, b_mask = pad_batch([ids[i] for i in batch], max_len)
+        out[batch] = forward(tf.constant(b_ids), tf.constant(b_mask)).numpy()
+    return out
+
+
+def predict_hidden(model, tokenizer, texts: list[str], max_len: int = 16, batch_size: int = 256) -> np.ndarray:
+    """Mean last-layer hidden state over each text's tokens (no [CLS]/[SEP]), ``[n, hidden]``."""
+    import tensorflow as tf
+
+    ids = tokenize(tokenizer, texts, max_len)
+    lengths = np.array([len(s) for s in ids])
+
+    @tf.function(reduce_retracing=True)
+    def forward(input_ids, attention_mask):
+        h = model.bert(input_ids=input_ids, attention_mask=attention_mask, training=False).last_hidden_state
+        inner = tf.cast(attention_mask, h.dtype)
+        inner = tf.concat([tf.zeros_like(inner[:, :1]), inner[:, 2:], tf.zeros_like(inner[:, :1])], axis=1)
+        return tf.reduce_sum(h * inner[:, :, None], 1) / tf.maximum(tf.reduce_sum(inner, 1, keepdims=True), 1.0)
+
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    for batch in progress(bucket_batches(lengths, batch_size), desc="teacher word vectors", unit="batch",
+                          leave=False):
         b_ids, b_mask = pad_batch([ids[i] for i in batch], max_len)
         out[batch] = forward(tf.constant(b_ids), tf.constant(b_mask)).numpy()
     return out
@@ -197,7 +219,7 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg: Teach
     start = time.perf_counter()
     done = int(step.numpy())
     ema = None
-    bar = tqdm(total=total_steps, initial=done, desc="teacher fine-tune", unit="step")
+    bar = progress(total=total_steps, initial=done, desc="teacher fine-tune", unit="step")
     end = total_steps if stop_after is None else min(total_steps, done + stop_after)
     for i in range(done, end):
         batch = schedule[i]
