@@ -174,7 +174,7 @@ def render_markdown(report: dict) -> str:
     for r in report["models"]:
         lat = r["latency"]
 
-        def opt(key, fmt):
+        def opt(key, fmt, r=r):
             return fmt.format(r[key]) if r.get(key) is not None else "-"
         lines.append(
             f"| {r['name']} | {_size(r['bytes'])} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "

@@ -8,7 +8,6 @@ and exit with code 2 before anything is written.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -60,7 +59,11 @@ DISTILL_OPTS = [
     ("temperature", float, "Distillation temperature T > 0."),
     ("epochs", int, "Student training epochs."),
     ("batch_size", int, "Student batch size."),
-    ("lr", float, "Student learning rate (Adam)."),
+    ("lr", float, "Student peak learning rate (Adam)."),
+    ("schedule", click.Choice(["cosine", "constant"]), "Student learning-rate schedule."),
+    ("augment_copies", int, "Augmented copies of the train split, labeled by the teacher."),
+    ("p_mask", float, "Augmentation: per-word masking probability."),
+    ("p_ngram", float, "Augmentation: probability of cutting a copy to a 1-5 word n-gram."),
     ("cache_dir", str, "Teacher-logits cache (else $KDEDGE_CACHE or ~/.cache/kdedge)."),
 ]
 EXPORT_OPTS = [

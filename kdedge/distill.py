@@ -39,7 +39,11 @@ class DistillConfig:
     temperature: float = 2.0  # --temperature: T > 0; 2 exposes the teacher's margins without flattening them
     epochs: int = 8  # --epochs
     batch_size: int = 64  # --batch-size
-    lr: float = 2e-3  # --lr: Adam
+    lr: float = 2e-3  # --lr: Adam, peak
+    schedule: str = "cosine"  # --schedule: cosine (decay to 0 over the run) or constant
+    augment_copies: int = 2  # --augment-copies: augmented copies of the train split (0 = none)
+    p_mask: float = 0.1  # --p-mask: per-word masking probability (Tang et al. 2019)
+    p_ngram: float = 0.25  # --p-ngram: probability of cutting a copy to a 1-5 word n-gram
     seed: int = 0  # --seed
     cache_dir: str | None = None  # --cache-dir: teacher-logits cache (else $KDEDGE_CACHE or ~/.cache/kdedge)
 
@@ -57,6 +61,13 @@ class DistillConfig:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
+        if self.augment_copies < 0:
+            raise ConfigError(f"--augment-copies must be >= 0, got {self.augment_copies}")
+        for flag, p in (("--p-mask", self.p_mask), ("--p-ngram", self.p_ngram)):
+            if not 0.0 <= p <= 1.0:
+                raise ConfigError(f"{flag} must be in [0, 1], got {p}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ConfigError(f"--schedule must be cosine or constant, got {self.schedule!r}")
 
 
 class CachedTeacher:
@@ -91,7 +102,11 @@ def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np
     from kdedge.losses import kd_loss
 
     tf.keras.utils.set_random_seed(cfg.seed)
-    optimizer = tf.keras.optimizers.Adam(cfg.lr)
+    steps = -(-len(ids) // cfg.batch_size)
+    lr = cfg.lr
+    if cfg.schedule == "cosine":
+        lr = tf.keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps * cfg.epochs)
+    optimizer = tf.keras.optimizers.Adam(lr)
     data = (tf.data.Dataset.from_tensor_slices((ids, teacher_logits.astype(np.float32), labels.astype(np.int32)))
             .shuffle(len(ids), seed=cfg.seed, reshuffle_each_iteration=True)
             .batch(cfg.batch_size).prefetch(2))
@@ -106,7 +121,6 @@ def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np
         return loss, soft, hard
 
     history = []
-    steps = -(-len(ids) // cfg.batch_size)
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
         sums = np.zeros(3)
@@ -157,6 +171,12 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         texts += extra.texts
         labels = np.concatenate([labels, np.full(len(extra), -1, dtype=labels.dtype)])
 
+    if cfg.augment_copies:
+        from kdedge.augment import augment
+        extra = augment(list(train.texts), cfg.augment_copies, cfg.p_mask, cfg.p_ngram, cfg.seed)
+        texts += extra
+        labels = np.concatenate([labels, np.full(len(extra), -1, dtype=labels.dtype)])
+
     t0 = time.perf_counter()
     teacher = CachedTeacher(teacher_dir, cache_dir)
     z_train, hit_train = teacher.logits(texts, "teacher logits (train)")
@@ -176,6 +196,7 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         "teacher_eval_accuracy": float((z_eval.argmax(1)[labeled] == eval_labels[labeled]).mean()),
         "agreement_with_teacher": float((z_student.argmax(1) == z_eval.argmax(1)).mean()),
         "transfer_examples": len(texts),
+        "labeled_examples": int((labels >= 0).sum()),
         "teacher_logits_cached": bool(hit_train and hit_eval),
         "teacher_logits_seconds": round(teacher_seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),

@@ -44,7 +44,8 @@ class ExportConfig:
     def validate(self) -> None:
         bad = [m for m in self.modes if m not in QUANT_MODES]
         if bad or not self.modes:
-            raise ConfigError(f"--modes must be a non-empty subset of {','.join(QUANT_MODES)}, got {','.join(self.modes)}")
+            raise ConfigError(f"--modes must be a non-empty subset of {','.join(QUANT_MODES)}, "
+                              f"got {','.join(self.modes)}")
         if self.calibration_examples < 1:
             raise ConfigError(f"--calibration-examples must be >= 1, got {self.calibration_examples}")
         if self.check_examples < 1:

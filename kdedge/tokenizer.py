@@ -5,8 +5,10 @@ language) can reproduce the ids exactly:
 
 1. lower-case the text (Unicode ``str.lower``) if ``lowercase``;
 2. split with the regular expression ``pattern``: every match is a token
-   (runs of letters/digits/apostrophes, or one other non-space character);
-3. map each token to ``vocab[token]``, unknown tokens to ``unk_id``;
+   (the literal ``[MASK]`` or ``[mask]``, runs of letters/digits/apostrophes, or one other
+   non-space character);
+3. map each token to ``vocab[token]``, unknown tokens (and the mask, which
+   the vocabulary never holds) to ``unk_id``;
 4. keep the first ``max_len`` ids and right-pad with ``pad_id``.
 
 The vocabulary is built from the training text: tokens sorted by descending
@@ -26,7 +28,8 @@ import numpy as np
 from kdedge.errors import ConfigError, StageInputError
 from kdedge.io import read_json, write_json
 
-PATTERN = r"[\w']+|[^\w\s]"
+PATTERN = r"\[(?:mask|MASK)\]|[\w']+|[^\w\s]"
+MASKS = ("[mask]", "[MASK]")  # the mask token of augmented text; never in the vocabulary
 PAD, UNK = "[PAD]", "[UNK]"
 FORMAT = "kdedge-word-tokenizer/1"
 
@@ -61,6 +64,8 @@ class WordTokenizer:
         counts = collections.Counter()
         for text in texts:
             counts.update(splitter.findall(text.lower() if lowercase else text))
+        for mask in MASKS:
+            counts.pop(mask, None)
         ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
         return cls([PAD, UNK] + ranked[:vocab_size - 2], max_len, lowercase)
 

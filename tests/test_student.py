@@ -38,10 +38,11 @@ def test_masked_mean_ignores_padding():
     np.testing.assert_allclose(layer([ids, emb]).numpy(), [[2.0, 3.0]])
 
 
-def test_teacher_embedding_init_has_requested_shape(tiny_teacher_init):
+@pytest.mark.parametrize("mode", ["teacher", "teacher-context"])
+def test_teacher_embedding_init_has_requested_shape(tiny_teacher_init, mode):
     from kdedge.student import teacher_embeddings
     vocab = ["[PAD]", "[UNK]", "good", "bad", "film", "unseenword"]
-    emb = teacher_embeddings(tiny_teacher_init, vocab, dim=4)
+    emb = teacher_embeddings(tiny_teacher_init, vocab, dim=4, mode=mode)
     assert emb.shape == (6, 4)
     assert np.all(emb[0] == 0) and np.abs(emb[2:]).sum() > 0
     # Different words get different vectors.
