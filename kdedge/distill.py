@@ -41,6 +41,7 @@ class DistillConfig:
     batch_size: int = 64  # --batch-size
     lr: float = 2e-3  # --lr: Adam, peak
     schedule: str = "cosine"  # --schedule: cosine (decay to 0 over the run) or constant
+    freeze_embeddings: bool = False  # --freeze-embeddings: keep the (teacher-initialized) table fixed
     augment_copies: int = 2  # --augment-copies: augmented copies of the train split (0 = none)
     p_mask: float = 0.1  # --p-mask: per-word masking probability (Tang et al. 2019)
     p_ngram: float = 0.25  # --p-ngram: probability of cutting a copy to a 1-5 word n-gram
@@ -107,6 +108,7 @@ def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np
     if cfg.schedule == "cosine":
         lr = tf.keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps * cfg.epochs)
     optimizer = tf.keras.optimizers.Adam(lr)
+    model.get_layer("embedding").trainable = not cfg.freeze_embeddings
     data = (tf.data.Dataset.from_tensor_slices((ids, teacher_logits.astype(np.float32), labels.astype(np.int32)))
             .shuffle(len(ids), seed=cfg.seed, reshuffle_each_iteration=True)
             .batch(cfg.batch_size).prefetch(2))

@@ -97,7 +97,11 @@ def load_teacher(folder: str | Path, num_labels: int = 2):
         ``BertTokenizerFast``.
     """
     from transformers import BertConfig, BertTokenizerFast, TFBertForSequenceClassification
+    from transformers.utils import logging as hf_logging
 
+    # Loading a checkpoint into a classifier logs a page about unused dropout
+    # layers and new heads; the check below says what matters.
+    hf_logging.set_verbosity_error()
     folder = Path(folder)
     tokenizer = BertTokenizerFast.from_pretrained(str(folder))
     if (folder / "tf_model.h5").is_file():

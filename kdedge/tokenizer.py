@@ -43,14 +43,15 @@ class WordTokenizer:
         lowercase: lower-case before splitting.
     """
 
-    def __init__(self, vocab: list[str], max_len: int, lowercase: bool = True):
+    def __init__(self, vocab: list[str], max_len: int, lowercase: bool = True, pattern: str = PATTERN):
         if vocab[:2] != [PAD, UNK]:
             raise ValueError("vocab must start with [PAD], [UNK]")
         self.vocab = list(vocab)
         self.index = {tok: i for i, tok in enumerate(self.vocab)}
         self.max_len = max_len
         self.lowercase = lowercase
-        self._re = re.compile(PATTERN)
+        self.pattern = pattern
+        self._re = re.compile(pattern)
 
     pad_id, unk_id = 0, 1
 
@@ -69,6 +70,18 @@ class WordTokenizer:
         ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
         return cls([PAD, UNK] + ranked[:vocab_size - 2], max_len, lowercase)
 
+    def extended(self, words: Iterable[str], vocab_size: int) -> "WordTokenizer":
+        """A copy with ``words`` appended (new ones only, in order) up to ``vocab_size`` entries."""
+        vocab = list(self.vocab)
+        seen = set(vocab)
+        for word in words:
+            if len(vocab) >= vocab_size:
+                break
+            if word not in seen and word not in MASKS and self._re.fullmatch(word):
+                vocab.append(word)
+                seen.add(word)
+        return WordTokenizer(vocab, self.max_len, self.lowercase, self.pattern)
+
     def tokens(self, text: str) -> list[str]:
         return self._re.findall(text.lower() if self.lowercase else text)
 
@@ -82,7 +95,7 @@ class WordTokenizer:
         return out
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "lowercase": self.lowercase, "pattern": PATTERN,
+        return {"format": FORMAT, "lowercase": self.lowercase, "pattern": self.pattern,
                 "max_len": self.max_len, "pad_id": self.pad_id, "unk_id": self.unk_id,
                 "vocab": self.vocab}
 
@@ -92,6 +105,6 @@ class WordTokenizer:
     @classmethod
     def load(cls, path: str | Path) -> "WordTokenizer":
         d = read_json(path)
-        if d.get("format") != FORMAT or d.get("pattern") != PATTERN:
+        if d.get("format") != FORMAT:
             raise StageInputError(f"{path}: not a {FORMAT} file")
-        return cls(d["vocab"], d["max_len"], d["lowercase"])
+        return cls(d["vocab"], d["max_len"], d["lowercase"], d["pattern"])

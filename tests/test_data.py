@@ -359,3 +359,32 @@ def test_load_dataset_config_errors(tmp_path: Path) -> None:
         load_dataset("custom", train_file="a.csv")
     with pytest.raises(ConfigError, match="only for --dataset custom"):
         load_dataset("sst2", data_dir=str(tmp_path), train_file="a.csv")
+
+
+# ---------------------------------------------------------------- unlabeled transfer text
+
+def test_split_sentences() -> None:
+    from kdedge.data.unlabeled import split_sentences
+    assert split_sentences("I liked it. But the end? \"Awful\" really! ok") == [
+        "I liked it.", "But the end?", "\"Awful\" really! ok"]
+
+
+def test_imdb_unlabeled_sentences_and_data_stage(tmp_path: Path) -> None:
+    from kdedge.data.stage import DataConfig, run_data
+    from kdedge.data.unlabeled import imdb_unlabeled
+
+    files = IMDB_FILES + [("train", "unsup", "7_0.txt", "The plot was thin. The cast was great fun!<br />Go see it now.")]
+    root = make_imdb_tarball(tmp_path / "data", files)
+    write(root / "SST-2" / "train.tsv", "sentence\tlabel\na fine film \t1\n")
+    write(root / "SST-2" / "dev.tsv", "sentence\tlabel\na bad film \t0\n")
+    u = imdb_unlabeled(root, max_texts=10, min_words=3)
+    assert sorted(u.texts) == ["Go see it now.", "The cast was great fun!", "The plot was thin."]
+    assert (u.labels == -1).all()
+    assert len(imdb_unlabeled(root, max_texts=2, min_words=3)) == 2
+
+    run_data(tmp_path / "out", DataConfig(dataset="sst2", data_dir=str(root), extra_unlabeled="imdb",
+                                          max_unlabeled=2))
+    back = Split.from_jsonl(tmp_path / "out" / "unlabeled.jsonl", "unlabeled")
+    assert len(back) == 2 and set(back.texts) <= set(u.texts)
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["unlabeled"]["examples"] == 2
