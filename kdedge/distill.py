@@ -37,12 +37,14 @@ class DistillConfig:
     w_soft: float = 0.5  # --w-soft: weight of T^2 * KL(teacher || student)
     w_hard: float = 0.5  # --w-hard: weight of CE on gold labels (teacher argmax if unlabeled)
     temperature: float = 2.0  # --temperature: T > 0; 2 exposes the teacher's margins without flattening them
-    epochs: int = 8  # --epochs
+    epochs: int = 4  # --epochs: on SST-2 + 100k IMDB sentences dev accuracy peaks by epoch 2-4
     batch_size: int = 64  # --batch-size
     lr: float = 2e-3  # --lr: Adam, peak
     schedule: str = "cosine"  # --schedule: cosine (decay to 0 over the run) or constant
     freeze_embeddings: bool = False  # --freeze-embeddings: keep the (teacher-initialized) table fixed
-    augment_copies: int = 2  # --augment-copies: augmented copies of the train split (0 = none)
+    # --augment-copies: masked / n-gram copies of the train split for the teacher to label. Off by
+    # default: on SST-2 (already 67k sub-phrases) 2 copies cost 1 dev point; see the closing note.
+    augment_copies: int = 0
     p_mask: float = 0.1  # --p-mask: per-word masking probability (Tang et al. 2019)
     p_ngram: float = 0.25  # --p-ngram: probability of cutting a copy to a 1-5 word n-gram
     seed: int = 0  # --seed

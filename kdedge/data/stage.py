@@ -4,7 +4,7 @@ Output folder (``kdedge data --out DIR``)::
 
     DIR/train.jsonl      {"text": ..., "label": 0 | 1 | null} per line
     DIR/eval.jsonl
-    DIR/unlabeled.jsonl  only with --unlabeled (the dataset's own) or --extra-unlabeled imdb
+    DIR/unlabeled.jsonl  text for the teacher to label (see --unlabeled), when there is any
     DIR/stats.json       counts and length statistics
     DIR/config.json      the resolved settings (written last: marks the stage done)
 """
@@ -17,8 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from kdedge.data.registry import load_dataset, resolve_data_dir
-from kdedge.errors import ConfigError
+from kdedge.data.imdb import TARBALL
+from kdedge.errors import ConfigError, DataError
 from kdedge.io import write_json
+
+
+UNLABELED = ("auto", "none", "imdb")
+
+
+def has_imdb(data_dir: Path) -> bool:
+    return (data_dir / TARBALL).is_file() or (data_dir / "aclImdb").is_dir()
 
 
 @dataclasses.dataclass
@@ -30,17 +38,19 @@ class DataConfig:
     train_file: str | None = None  # --train-file (custom)
     eval_file: str | None = None  # --eval-file (custom)
     unlabeled_file: str | None = None  # --unlabeled-file (custom)
-    unlabeled: bool = False  # --unlabeled: keep the dataset's own unlabeled text (IMDB train/unsup)
-    extra_unlabeled: str = "none"  # --extra-unlabeled: imdb = sample IMDB train/unsup into the transfer set
-    max_unlabeled: int = 100_000  # --max-unlabeled: sample size for --extra-unlabeled
+    # --unlabeled: text the teacher labels for the transfer set. imdb = IMDB train/unsup (as
+    # sentences for a sentence-level dataset); auto = imdb when the data folder has IMDB, else none.
+    # On SST-2 it lifted the CNN student from ~84.5% to ~86.5% dev (benchmarks/results/sst2).
+    unlabeled: str = "auto"
+    max_unlabeled: int = 100_000  # --max-unlabeled: sample size; labeling 100k sentences takes ~10 min on 2 cores
     max_train: int | None = None  # --max-train: first N train examples after a seeded shuffle
     seed: int = 0  # --seed
 
     def validate(self) -> None:
         if self.max_train is not None and self.max_train < 1:
             raise ConfigError(f"--max-train must be >= 1, got {self.max_train}")
-        if self.extra_unlabeled not in ("none", "imdb"):
-            raise ConfigError(f"--extra-unlabeled must be none or imdb, got {self.extra_unlabeled!r}")
+        if self.unlabeled not in UNLABELED:
+            raise ConfigError(f"--unlabeled must be one of {', '.join(UNLABELED)}, got {self.unlabeled!r}")
         if self.max_unlabeled < 1:
             raise ConfigError(f"--max-unlabeled must be >= 1, got {self.max_unlabeled}")
         if self.dataset == "custom":
@@ -48,7 +58,7 @@ class DataConfig:
                                ("--unlabeled-file", self.unlabeled_file)):
                 if path is not None and not Path(path).is_file():
                     raise ConfigError(f"{flag} {path}: file not found")
-        if self.dataset != "custom" or self.extra_unlabeled != "none":
+        if self.dataset != "custom" or self.unlabeled == "imdb":
             resolve_data_dir(self.data_dir)  # fails early, naming --data-dir
 
 
@@ -67,8 +77,15 @@ def run_data(out: str | Path, cfg: DataConfig) -> dict:
 
     cfg.validate()
     data_dir = None
-    if cfg.dataset != "custom" or cfg.extra_unlabeled != "none":
-        data_dir = resolve_data_dir(cfg.data_dir)
+    if cfg.dataset != "custom" or cfg.unlabeled != "none":
+        try:
+            data_dir = resolve_data_dir(cfg.data_dir)
+        except DataError:
+            if cfg.dataset != "custom" or cfg.unlabeled == "imdb":
+                raise
+    source = cfg.unlabeled
+    if source == "auto":
+        source = "imdb" if data_dir is not None and has_imdb(data_dir) else "none"
     ds = load_dataset(cfg.dataset, data_dir, cfg.train_file, cfg.eval_file, cfg.unlabeled_file)
     train = ds.train
     if cfg.max_train is not None and cfg.max_train < len(train):
@@ -78,19 +95,19 @@ def run_data(out: str | Path, cfg: DataConfig) -> dict:
     train.to_jsonl(out / "train.jsonl")
     ds.eval.to_jsonl(out / "eval.jsonl")
     stats = {"dataset": ds.name, "label_names": ds.label_names, "train": _stats(train), "eval": _stats(ds.eval)}
-    unlabeled = []
-    if cfg.unlabeled and ds.unlabeled is not None:
-        unlabeled.append(ds.unlabeled)
-    if cfg.extra_unlabeled == "imdb":
+    parts = []
+    if cfg.dataset == "custom" and ds.unlabeled is not None:  # --unlabeled-file: the user's own text
+        parts.append(ds.unlabeled)
+    if source == "imdb":
         from kdedge.data.unlabeled import imdb_unlabeled
         # A sentence-level task (SST-2) gets IMDB sentences; a review-level one, reviews.
-        unlabeled.append(imdb_unlabeled(data_dir, cfg.max_unlabeled, cfg.seed, sentences=cfg.dataset != "imdb"))
-    if unlabeled:
-        merged = Split("unlabeled", [t for u in unlabeled for t in u.texts],
-                       np.full(sum(len(u) for u in unlabeled), -1, dtype=np.int64),
-                       "; ".join(u.source for u in unlabeled))
-        merged.to_jsonl(out / "unlabeled.jsonl")
-        stats["unlabeled"] = _stats(merged)
+        parts.append(imdb_unlabeled(data_dir, cfg.max_unlabeled, cfg.seed, sentences=cfg.dataset != "imdb"))
+    if parts:
+        unlabeled = Split("unlabeled", [t for p in parts for t in p.texts],
+                          np.full(sum(len(p) for p in parts), -1, dtype=np.int64), "; ".join(p.source for p in parts))
+        unlabeled.to_jsonl(out / "unlabeled.jsonl")
+        stats["unlabeled"] = _stats(unlabeled)
     write_json(out / "stats.json", stats)
-    write_json(out / "config.json", {**dataclasses.asdict(cfg), "data_dir_resolved": str(data_dir)})
+    write_json(out / "config.json", {**dataclasses.asdict(cfg), "data_dir_resolved": str(data_dir),
+                                     "unlabeled_resolved": source})
     return stats
