@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kdedge.bench import render_markdown  # noqa: E402
+from kdedge.bench import plot_report, render_markdown  # noqa: E402
 from kdedge.io import write_json, write_text  # noqa: E402
 
 # The foundation issue's targets (SST-2).
@@ -55,10 +55,15 @@ def main() -> int:
     p.add_argument("--dataset", default="sst2")
     p.add_argument("--out", default=None, help="run folder (default runs/<dataset>)")
     p.add_argument("--results", default=None, help="default benchmarks/results/<dataset>")
+    p.add_argument("--render-only", action="store_true",
+                   help="do not run: re-render the Markdown and plot from the results' report.json")
     p.add_argument("extra", nargs="*", help="more kdedge pipeline flags (after --)")
     args = p.parse_args()
     out = Path(args.out or f"runs/{args.dataset}")
     results = Path(args.results or ROOT / "benchmarks" / "results" / args.dataset)
+    if args.render_only:
+        render(json.loads((results / "report.json").read_text()), results)
+        return 0
     cmd = ["kdedge", "pipeline", "--dataset", args.dataset, "--out", str(out), "--overwrite", *args.extra]
     env = dict(os.environ, KDEDGE_CACHE=tempfile.mkdtemp(prefix="kdedge-cold-cache-"))
     print("$ " + shlex.join(cmd) + "   # KDEDGE_CACHE=<empty temp folder>", file=sys.stderr)
@@ -73,6 +78,14 @@ def main() -> int:
                      "pipeline_wall_seconds": round(wall, 1), "stage_seconds": timings,
                      "teacher_logits_cache": "empty at start (cold)"}
     report["targets"] = check(report, wall) if args.dataset == "sst2" else []
+    render(report, results)
+    return 0
+
+
+def render(report: dict, results: Path) -> None:
+    """Write report.json, report.md and report.png into ``results``."""
+    plot_report(report, results / "report.png")
+    report["plot"] = "report.png"
     write_json(results / "report.json", report)
     md = render_markdown(report)
     if report["targets"]:
@@ -80,7 +93,6 @@ def main() -> int:
         md += "".join(f"| {c['target']} | {c['shown']} | {'yes' if c['met'] else 'NO'} |\n" for c in report["targets"])
     write_text(results / "report.md", md)
     print(md)
-    return 0
 
 
 if __name__ == "__main__":

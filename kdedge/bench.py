@@ -9,6 +9,7 @@ Output folder (``kdedge bench --out DIR``)::
 
     DIR/report.json   machine, models, metrics (schema: kdedge-bench/1)
     DIR/report.md     the same as tables
+    DIR/report.png    accuracy against latency and size
     DIR/config.json   the resolved BenchConfig
 """
 
@@ -150,6 +151,8 @@ def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg
               "eval": {"split": str(data_dir / "eval.jsonl"), "examples": int(len(gold))},
               "models": rows, "run": extra or {}}
     out = Path(out)
+    plot_report(report, out / "report.png")
+    report["plot"] = "report.png"
     write_json(out / "report.json", report)
     write_text(out / "report.md", render_markdown(report))
     write_json(out / "config.json", {**dataclasses.asdict(cfg), "export": str(export_dir), "data": str(data_dir)})
@@ -181,15 +184,61 @@ def render_markdown(report: dict) -> str:
             f"{opt('retention', '{:.2%}')} | {opt('agreement_with_teacher', '{:.2%}')} | {lat['p50_ms']:.3f} | "
             f"{lat['p90_ms']:.3f} | {lat['p99_ms']:.3f} | {opt('speedup_p50', '{:.0f}x')} | "
             f"{opt('size_ratio', '{:.0f}x')} |")
+    if report.get("plot"):
+        lines += ["", f"![accuracy vs latency and size]({report['plot']})"]
     run = report.get("run") or {}
     if run:
         lines += ["", "## Run", ""]
         if run.get("command"):
             lines += ["```", run["command"], "```", ""]
         for key, value in run.items():
-            if key != "command":
-                lines.append(f"- {key}: {value}")
+            if key == "command":
+                continue
+            if isinstance(value, dict):
+                lines.append(f"- {key}:")
+                lines += [f"  - {k}: {_fmt(v)}" for k, v in value.items()]
+            else:
+                lines.append(f"- {key}: {_fmt(value)}")
     return "\n".join(lines) + "\n"
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def plot_report(report: dict, path: str | Path) -> None:
+    """Accuracy against p50 latency and against size (log scales), one point per model, as PNG."""
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kdedge.io import write_bytes
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    markers = "os^Dv<>p*h"
+    for ax, key, label in ((axes[0], "p50", "p50 latency, ms (1 thread, log scale)"),
+                           (axes[1], "bytes", "file size, MB (log scale)")):
+        # One colour and marker per model, named in the legend: variants often tie on
+        # accuracy, and labels beside the points would overlap.
+        for i, r in enumerate(report["models"]):
+            x = r["latency"]["p50_ms"] if key == "p50" else r["bytes"] / 1e6
+            ax.scatter(x, 100 * r["accuracy"], s=55, marker=markers[i % len(markers)], color=f"C{i}",
+                       label=r["name"], zorder=3, alpha=0.85)
+        ax.set_xscale("log")
+        ax.margins(x=0.25, y=0.15)
+        ax.set_xlabel(label)
+        ax.set_ylabel("accuracy on the eval split, % (from the .tflite)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    fig.suptitle(f"{report['eval']['examples']} eval examples; {report['machine']['cpu']}, "
+                 f"{report['config']['threads']} thread(s)", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    write_bytes(path, buf.getvalue())
 
 
 def _size(n: int) -> str:

@@ -59,6 +59,7 @@ def test_report_covers_every_model_with_measured_numbers(run):
     assert rows["student_int8"]["bytes"] < rows["student_float32"]["bytes"]
     md = (run / "bench" / "report.md").read_text()
     assert "student_int8" in md and "p50 ms" in md
+    assert (run / "bench" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_int8_tflite_agrees_with_keras_student(run, tiny_data_dir):
