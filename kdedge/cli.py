@@ -55,7 +55,6 @@ STUDENT_OPTS = [
     ("hidden", int, "wordavg hidden units."),
     ("dropout", float, "Student dropout."),
     ("embed_init", click.Choice(["teacher-context", "teacher", "random"]), "Student embedding init."),
-    ("vocab_extra", click.Choice(["none", "teacher"]), "Fill the vocabulary up with the teacher's whole words."),
 ]
 DISTILL_OPTS = [
     ("w_soft", float, "Weight of the soft (T^2 * KL) loss, in [0, 1]."),

@@ -169,22 +169,28 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
 
     train = Split.from_jsonl(data_dir / "train.jsonl", "train")
     evals = Split.from_jsonl(data_dir / "eval.jsonl", "eval")
-    texts, labels = list(train.texts), train.labels
+    # The transfer set in parts, each cached on its own: changing the augmentation
+    # does not relabel the train split or the unlabeled text.
+    parts = {"train": list(train.texts)}
     if (data_dir / "unlabeled.jsonl").exists():
-        extra = Split.from_jsonl(data_dir / "unlabeled.jsonl", "unlabeled")
-        texts += extra.texts
-        labels = np.concatenate([labels, np.full(len(extra), -1, dtype=labels.dtype)])
-
+        parts["unlabeled"] = Split.from_jsonl(data_dir / "unlabeled.jsonl", "unlabeled").texts
     if cfg.augment_copies:
         from kdedge.augment import augment
-        extra = augment(list(train.texts), cfg.augment_copies, cfg.p_mask, cfg.p_ngram, cfg.seed)
-        texts += extra
-        labels = np.concatenate([labels, np.full(len(extra), -1, dtype=labels.dtype)])
+        parts["augmented"] = augment(list(train.texts), cfg.augment_copies, cfg.p_mask, cfg.p_ngram, cfg.seed)
+    texts = [t for part in parts.values() for t in part]
+    labels = np.concatenate([train.labels, np.full(len(texts) - len(train), -1, dtype=train.labels.dtype)])
 
     t0 = time.perf_counter()
     teacher = CachedTeacher(teacher_dir, cache_dir)
-    z_train, hit_train = teacher.logits(texts, "teacher logits (train)")
+    hits = []
+    z_parts = []
+    for name, part in parts.items():
+        z, hit = teacher.logits(part, f"teacher logits ({name})")
+        z_parts.append(z)
+        hits.append(hit)
+    z_train = np.concatenate(z_parts)
     z_eval, hit_eval = teacher.logits(evals.texts, "teacher logits (eval)")
+    hits.append(hit_eval)
     teacher_seconds = time.perf_counter() - t0
 
     tokenizer = WordTokenizer.load(student_dir / "tokenizer.json")
@@ -201,7 +207,8 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         "agreement_with_teacher": float((z_student.argmax(1) == z_eval.argmax(1)).mean()),
         "transfer_examples": len(texts),
         "labeled_examples": int((labels >= 0).sum()),
-        "teacher_logits_cached": bool(hit_train and hit_eval),
+        "transfer_parts": {name: len(part) for name, part in parts.items()},
+        "teacher_logits_cached": bool(all(hits)),
         "teacher_logits_seconds": round(teacher_seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
     }

@@ -42,7 +42,6 @@ class StudentConfig:
     hidden: int = 64  # --hidden: wordavg hidden layer
     dropout: float = 0.3  # --dropout
     embed_init: str = "teacher-context"  # --embed-init: see teacher_embeddings(); or random
-    vocab_extra: str = "none"  # --vocab-extra: teacher = fill the vocabulary up with the teacher's whole words
     seed: int = 0  # --seed
 
     def validate(self) -> None:
@@ -57,10 +56,6 @@ class StudentConfig:
             raise ConfigError(f"--vocab-size must be >= 3, got {self.vocab_size}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if self.vocab_extra not in ("none", "teacher"):
-            raise ConfigError(f"--vocab-extra must be none or teacher, got {self.vocab_extra!r}")
-        if self.vocab_extra == "teacher" and self.embed_init == "random":
-            raise ConfigError("--vocab-extra teacher needs a teacher --embed-init (random rows would never train)")
         if self.embed_init not in EMBED_INITS:
             raise ConfigError(f"--embed-init must be one of {', '.join(EMBED_INITS)}, got {self.embed_init!r}")
 
@@ -202,12 +197,6 @@ def run_student(data_dir: str | Path, out: str | Path, cfg: StudentConfig,
     if (data_dir / "unlabeled.jsonl").exists():
         texts = texts + Split.from_jsonl(data_dir / "unlabeled.jsonl", "unlabeled").texts
     tokenizer = WordTokenizer.build(texts, cfg.max_len, cfg.vocab_size)
-    if cfg.vocab_extra == "teacher":
-        # Words the train split lacks but the teacher knows: their rows come from
-        # the teacher, so the student can read words it never trained on.
-        teacher_vocab = (Path(teacher_dir) / "model" / "vocab.txt").read_text(encoding="utf-8").split("\n")
-        tokenizer = tokenizer.extended((w.strip() for w in teacher_vocab if not w.startswith("##")),
-                                       cfg.vocab_size)
     emb = None
     if cfg.embed_init != "random":
         emb = teacher_embeddings(Path(teacher_dir) / "model", tokenizer.vocab, cfg.embed_dim, cfg.embed_init,

@@ -11,6 +11,7 @@ language) can reproduce the ids exactly:
    the vocabulary never holds) to ``unk_id``;
 4. keep the first ``max_len`` ids and right-pad with ``pad_id``.
 
+``\w`` is Unicode-aware (Python ``re``): letters and digits of any script.
 The vocabulary is built from the training text: tokens sorted by descending
 count, ties broken by the token string, cut at ``vocab_size`` (ids 0 and 1 are
 [PAD] and [UNK]). The same text always gives the same file.
@@ -69,18 +70,6 @@ class WordTokenizer:
             counts.pop(mask, None)
         ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
         return cls([PAD, UNK] + ranked[:vocab_size - 2], max_len, lowercase)
-
-    def extended(self, words: Iterable[str], vocab_size: int) -> "WordTokenizer":
-        """A copy with ``words`` appended (new ones only, in order) up to ``vocab_size`` entries."""
-        vocab = list(self.vocab)
-        seen = set(vocab)
-        for word in words:
-            if len(vocab) >= vocab_size:
-                break
-            if word not in seen and word not in MASKS and self._re.fullmatch(word):
-                vocab.append(word)
-                seen.add(word)
-        return WordTokenizer(vocab, self.max_len, self.lowercase, self.pattern)
 
     def tokens(self, text: str) -> list[str]:
         return self._re.findall(text.lower() if self.lowercase else text)

@@ -93,3 +93,19 @@ def test_distill_stage_alone_reuses_cached_teacher_logits(run, tmp_path):
           "--batch-size", "16", "--cache-dir", str(run.parent / "cache")])
     metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
     assert metrics["teacher_logits_cached"] is True
+
+
+def test_distill_with_augmentation_and_frozen_embeddings(run, tmp_path):
+    from kdedge.student import load_student
+
+    main(["distill", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"),
+          "--student", str(run / "student"), "--out", str(tmp_path / "d"), "--epochs", "1",
+          "--batch-size", "16", "--cache-dir", str(run.parent / "cache"), "--augment-copies", "1",
+          "--freeze-embeddings"])
+    metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert metrics["transfer_examples"] > metrics["labeled_examples"] == 240
+    assert metrics["teacher_logits_cached"] is False  # the augmented texts are new to the cache
+    assert metrics["transfer_parts"]["train"] == 240 and metrics["transfer_parts"]["augmented"] > 0
+    before = load_student(run / "student" / "student.keras").get_layer("embedding").get_weights()[0]
+    after = load_student(tmp_path / "d" / "student.keras").get_layer("embedding").get_weights()[0]
+    np.testing.assert_array_equal(before, after)
