@@ -1,4 +1,4 @@
-"""The student's word tokenizer: small, deterministic, and portable.
+r"""The student's word tokenizer: small, deterministic, and portable.
 
 The whole contract is in ``tokenizer.json`` so an Android app (or any other
 language) can reproduce the ids exactly:
