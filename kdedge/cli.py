@@ -125,15 +125,12 @@ def input_dir(path: str, flag: str) -> Path:
     return p
 
 
-def start_out(out: str, overwrite: bool) -> Path:
-    """Check the output folder (nothing written yet) and clear it if --overwrite."""
+def fresh_out(out: str, overwrite: bool) -> Path:
+    """Check the output folder (raises before anything is written), then clear it if --overwrite."""
     p = prepare_out_dir(out, overwrite)
-    return p
-
-
-def clear_out(p: Path, overwrite: bool) -> None:
     if overwrite and p.exists():
         shutil.rmtree(p)
+    return p
 
 
 out_option = click.option("--out", required=True, help="Output folder.")
@@ -160,8 +157,7 @@ def data(out, overwrite, seed, **kw):
     from kdedge.data.stage import run_data
     cfg = build(DataConfig, kw, DATA_OPTS, seed=seed)
     cfg.validate()
-    out = start_out(out, overwrite)
-    clear_out(out, overwrite)
+    out = fresh_out(out, overwrite)
     stats = run_data(out, cfg)
     click.echo(f"train {stats['train']['examples']} / eval {stats['eval']['examples']} examples -> {out}")
 
@@ -182,7 +178,7 @@ def teacher(data_dir, out, overwrite, resume, seed, **kw):
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other")
     if not resume:
-        clear_out(start_out(out, overwrite), overwrite)
+        fresh_out(out, overwrite)
     metrics = run_teacher(data_dir, out, cfg)
     click.echo(f"teacher eval accuracy {metrics['eval']['accuracy']:.4f} -> {out}")
 
@@ -204,8 +200,7 @@ def student(data_dir, teacher_dir, max_len, out, overwrite, seed, **kw):
     input_dir(data_dir, "--data")
     if teacher_dir is not None:
         input_dir(teacher_dir, "--teacher-dir")
-    out = start_out(out, overwrite)
-    clear_out(out, overwrite)
+    out = fresh_out(out, overwrite)
     resolved = run_student(data_dir, out, cfg, teacher_dir)
     click.echo(f"student {cfg.arch}: {resolved['params']:,} parameters -> {out}")
 
@@ -225,8 +220,7 @@ def distill(data_dir, teacher_dir, student_dir, out, overwrite, seed, **kw):
     cfg.validate()
     for path, flag in ((data_dir, "--data"), (teacher_dir, "--teacher-dir"), (student_dir, "--student")):
         input_dir(path, flag)
-    out = start_out(out, overwrite)
-    clear_out(out, overwrite)
+    out = fresh_out(out, overwrite)
     m = run_distill(data_dir, teacher_dir, student_dir, out, cfg)
     click.echo(f"student eval accuracy {m['eval_accuracy']:.4f} (teacher {m['teacher_eval_accuracy']:.4f}) -> {out}")
 
@@ -251,8 +245,7 @@ def export(distill_dir, teacher_dir, data_dir, no_teacher, out, overwrite, seed,
         if teacher_dir is None:
             raise ConfigError("--teacher-dir is required unless --no-teacher")
         input_dir(teacher_dir, "--teacher-dir")
-    out = start_out(out, overwrite)
-    clear_out(out, overwrite)
+    out = fresh_out(out, overwrite)
     manifest = run_export(distill_dir, teacher_dir, data_dir, out, cfg)
     for m in manifest["models"]:
         click.echo(f"{m['file']}: {m['bytes'] / 1e6:.3f} MB")
@@ -272,8 +265,7 @@ def bench(export_dir, data_dir, out, overwrite, seed, **kw):
     cfg.validate()
     input_dir(export_dir, "--export")
     input_dir(data_dir, "--data")
-    out = start_out(out, overwrite)
-    clear_out(out, overwrite)
+    out = fresh_out(out, overwrite)
     run_bench(export_dir, data_dir, out, cfg)
     click.echo((out / "report.md").read_text())
 

@@ -82,10 +82,11 @@ class CachedTeacher:
         self.max_len = read_json(teacher_dir / "config.json")["max_len"]
         self.cache_dir = cache_dir
         self._loaded = None
+        self._fingerprint = None
 
     def logits(self, texts: list[str], desc: str) -> tuple[np.ndarray, bool]:
         """``(logits, cache_hit)`` for ``texts``."""
-        from kdedge.logits_cache import cached_logits, teacher_key
+        from kdedge.logits_cache import cached_logits, teacher_fingerprint, teacher_key
         from kdedge.teacher import load_teacher, predict_logits
 
         def compute():
@@ -93,7 +94,10 @@ class CachedTeacher:
                 self._loaded = load_teacher(self.model_dir)
             return predict_logits(*self._loaded, texts, self.max_len, desc=desc)
 
-        return cached_logits(self.cache_dir, teacher_key(self.model_dir, texts, self.max_len), compute)
+        if self._fingerprint is None:
+            self._fingerprint = teacher_fingerprint(self.model_dir)
+        key = teacher_key(self.model_dir, texts, self.max_len, self._fingerprint)
+        return cached_logits(self.cache_dir, key, compute)
 
 
 def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np.ndarray,

@@ -24,13 +24,22 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("KDEDGE_CACHE") or Path.home() / ".cache" / "kdedge")
 
 
-def teacher_key(teacher_model_dir: str | Path, texts: list[str], max_len: int) -> str:
-    """Cache key for the teacher in ``teacher_model_dir`` labeling ``texts``."""
+def teacher_fingerprint(teacher_model_dir: str | Path) -> str:
+    """The hashes of the teacher's weight and tokenizer files (hashing 90 MB once, not per lookup)."""
     folder = Path(teacher_model_dir)
+    return "".join(f"{name}:{sha256_file(folder / name)}\n"
+                   for name in ("tf_model.h5", "model.safetensors", "vocab.txt", "tokenizer.json")
+                   if (folder / name).is_file())
+
+
+def teacher_key(teacher_model_dir: str | Path, texts: list[str], max_len: int,
+                fingerprint: str | None = None) -> str:
+    """Cache key for the teacher in ``teacher_model_dir`` labeling ``texts``.
+
+    ``fingerprint``: :func:`teacher_fingerprint` of that folder, if already computed.
+    """
     h = hashlib.sha256()
-    for name in ("tf_model.h5", "model.safetensors", "vocab.txt", "tokenizer.json"):
-        if (folder / name).is_file():
-            h.update(f"{name}:{sha256_file(folder / name)}\n".encode())
+    h.update((fingerprint if fingerprint is not None else teacher_fingerprint(teacher_model_dir)).encode())
     h.update(f"max_len:{max_len}\n".encode())
     for text in texts:
         h.update(hashlib.sha256(text.encode("utf-8")).digest())

@@ -130,31 +130,35 @@ def tokenize(tokenizer, texts: list[str], max_len: int) -> list[list[int]]:
     return enc["input_ids"]
 
 
-def predict_logits(model, tokenizer, texts: list[str], max_len: int, batch_size: int = 64,
-                   desc: str = "teacher logits") -> np.ndarray:
-    """Teacher logits ``[len(texts), num_labels]`` (float32) in the input order."""
+def _bucketed_forward(forward, tokenizer, texts: list[str], max_len: int, batch_size: int, width: int,
+                      desc: str) -> np.ndarray:
+    """Run ``forward(ids, mask) -> [batch, width]`` over length-bucketed batches; rows in input order."""
     import tensorflow as tf
 
     ids = tokenize(tokenizer, texts, max_len)
     lengths = np.array([len(s) for s in ids])
-
-    @tf.function(reduce_retracing=True)
-    def forward(input_ids, attention_mask):
-        return model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
-
-    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    out = np.zeros((len(texts), width), dtype=np.float32)
     for batch in progress(bucket_batches(lengths, batch_size), desc=desc, unit="batch", leave=False):
         b_ids, b_mask = pad_batch([ids[i] for i in batch], max_len)
         out[batch] = forward(tf.constant(b_ids), tf.constant(b_mask)).numpy()
     return out
 
 
+def predict_logits(model, tokenizer, texts: list[str], max_len: int, batch_size: int = 64,
+                   desc: str = "teacher logits") -> np.ndarray:
+    """Teacher logits ``[len(texts), num_labels]`` (float32) in the input order."""
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def forward(input_ids, attention_mask):
+        return model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
+
+    return _bucketed_forward(forward, tokenizer, texts, max_len, batch_size, model.config.num_labels, desc)
+
+
 def predict_hidden(model, tokenizer, texts: list[str], max_len: int = 16, batch_size: int = 256) -> np.ndarray:
     """Mean last-layer hidden state over each text's tokens (no [CLS]/[SEP]), ``[n, hidden]``."""
     import tensorflow as tf
-
-    ids = tokenize(tokenizer, texts, max_len)
-    lengths = np.array([len(s) for s in ids])
 
     @tf.function(reduce_retracing=True)
     def forward(input_ids, attention_mask):
@@ -163,12 +167,8 @@ def predict_hidden(model, tokenizer, texts: list[str], max_len: int = 16, batch_
         inner = tf.concat([tf.zeros_like(inner[:, :1]), inner[:, 2:], tf.zeros_like(inner[:, :1])], axis=1)
         return tf.reduce_sum(h * inner[:, :, None], 1) / tf.maximum(tf.reduce_sum(inner, 1, keepdims=True), 1.0)
 
-    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
-    for batch in progress(bucket_batches(lengths, batch_size), desc="teacher word vectors", unit="batch",
-                          leave=False):
-        b_ids, b_mask = pad_batch([ids[i] for i in batch], max_len)
-        out[batch] = forward(tf.constant(b_ids), tf.constant(b_mask)).numpy()
-    return out
+    return _bucketed_forward(forward, tokenizer, texts, max_len, batch_size, model.config.hidden_size,
+                             "teacher word vectors")
 
 
 def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg: TeacherConfig,
