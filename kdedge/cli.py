@@ -43,6 +43,7 @@ TEACHER_OPTS = [
     ("batch_size", int, "Fine-tuning batch size."),
     ("lr", float, "Peak learning rate."),
     ("warmup", float, "Warm-up fraction of the steps."),
+    ("truncation", click.Choice(["head", "head+tail", "tail"]), "Tokens kept from a text longer than max-len."),
     ("checkpoint_every", int, "Steps between resumable checkpoints."),
 ]
 # In `pipeline`, teacher flags get a "teacher-" prefix; --teacher and --max-len are shared.
@@ -57,14 +58,18 @@ STUDENT_OPTS = [
     ("embed_init", click.Choice(["teacher-context", "teacher", "random"]), "Student embedding init."),
 ]
 DISTILL_OPTS = [
-    ("w_soft", float, "Weight of the soft (T^2 * KL) loss, in [0, 1]."),
-    ("w_hard", float, "Weight of the hard (cross entropy) loss, in [0, 1]."),
+    ("soft_loss", click.Choice(["kl", "mse"]), "Soft term: kl (T^2 * KL, Hinton) or mse (on logits, Tang et al.)."),
+    ("w_soft", float, "Weight of the soft term, in [0, 1]."),
+    ("w_hard", float, "Weight of cross entropy against the teacher's argmax, in [0, 1]."),
+    ("w_gold", float, "Weight of cross entropy against gold labels (labeled examples), in [0, 1]."),
+    ("soft_end", float, "Move the soft weight linearly to this by the last step; the gold weight takes the rest."),
     ("temperature", float, "Distillation temperature T > 0."),
     ("epochs", int, "Student training epochs."),
     ("batch_size", int, "Student batch size."),
     ("lr", float, "Student peak learning rate (Adam)."),
     ("schedule", click.Choice(["cosine", "constant"]), "Student learning-rate schedule."),
     ("freeze_embeddings", bool, "Keep the student's embedding table fixed while distilling."),
+    ("baseline", bool, "Also train the labels-only twin of the student (the reference row)."),
     ("augment_copies", int, "Augmented copies of the train split, labeled by the teacher."),
     ("p_mask", float, "Augmentation: per-word masking probability."),
     ("p_ngram", float, "Augmentation: probability of cutting a copy to a 1-5 word n-gram."),
@@ -222,7 +227,9 @@ def distill(data_dir, teacher_dir, student_dir, out, overwrite, seed, **kw):
         input_dir(path, flag)
     out = fresh_out(out, overwrite)
     m = run_distill(data_dir, teacher_dir, student_dir, out, cfg)
-    click.echo(f"student eval accuracy {m['eval_accuracy']:.4f} (teacher {m['teacher_eval_accuracy']:.4f}) -> {out}")
+    base = (f", labels-only twin {m['baseline_eval_accuracy']:.4f}" if "baseline_eval_accuracy" in m else "")
+    click.echo(f"student eval accuracy {m['eval_accuracy']:.4f} (teacher {m['teacher_eval_accuracy']:.4f}{base})"
+               f" -> {out}")
 
 
 @cli.command()

@@ -10,6 +10,8 @@ pick a model, so its accuracy stays an honest estimate.
 Output folder (``kdedge distill --out DIR``)::
 
     DIR/student.keras   the trained student
+    DIR/baseline.keras  its labels-only twin (``--baseline``, on by default)
+    DIR/baseline_history.json
     DIR/tokenizer.json  copied from the student folder (export needs it)
     DIR/history.json    per-epoch soft loss, hard loss, eval accuracy
     DIR/metrics.json    final eval accuracy, agreement with the teacher, timings
@@ -34,13 +36,20 @@ from kdedge.io import require_files, write_bytes, write_json
 class DistillConfig:
     """Settings of the distill stage; each field is a ``kdedge distill`` flag."""
 
-    w_soft: float = 0.5  # --w-soft: weight of T^2 * KL(teacher || student)
-    w_hard: float = 0.5  # --w-hard: weight of CE on gold labels (teacher argmax if unlabeled)
+    # Loss (kdedge.losses): w_soft * soft + w_hard * hard + w_gold * gold.
+    soft_loss: str = "kl"  # --soft-loss: kl (Hinton, with T) or mse (Tang et al., on logits)
+    w_soft: float = 0.5  # --w-soft: weight of the soft term
+    w_hard: float = 0.0  # --w-hard: weight of CE against the teacher's argmax (every example)
+    w_gold: float = 0.5  # --w-gold: weight of CE against gold labels (labeled examples only)
+    soft_end: float | None = None  # --soft-end: move w_soft linearly to this by the last step; gold takes the rest
     temperature: float = 2.0  # --temperature: T > 0; 2 exposes the teacher's margins without flattening them
     epochs: int = 4  # --epochs: on SST-2 + 100k IMDB sentences dev accuracy peaks by epoch 2-4
     batch_size: int = 64  # --batch-size
     lr: float = 2e-3  # --lr: Adam, peak
     schedule: str = "cosine"  # --schedule: cosine (decay to 0 over the run) or constant
+    # --baseline: also train the same initial student on gold labels only (same labeled
+    # examples, epochs, schedule): the reference that shows what distillation buys.
+    baseline: bool = True
     freeze_embeddings: bool = False  # --freeze-embeddings: keep the (teacher-initialized) table fixed
     # --augment-copies: masked / n-gram copies of the train split for the teacher to label. Off by
     # default: on SST-2 (already 67k sub-phrases) 2 copies cost 1 dev point; see the closing note.
@@ -51,11 +60,17 @@ class DistillConfig:
     cache_dir: str | None = None  # --cache-dir: teacher-logits cache (else $KDEDGE_CACHE or ~/.cache/kdedge)
 
     def validate(self) -> None:
-        for flag, w in (("--w-soft", self.w_soft), ("--w-hard", self.w_hard)):
+        from kdedge.losses import SOFT_LOSSES
+        for flag, w in (("--w-soft", self.w_soft), ("--w-hard", self.w_hard), ("--w-gold", self.w_gold)):
             if not 0.0 <= w <= 1.0:
                 raise ConfigError(f"{flag} must be in [0, 1], got {w}")
-        if self.w_soft == 0 and self.w_hard == 0:
-            raise ConfigError("--w-soft and --w-hard are both 0: nothing to train on")
+        if self.w_soft == 0 and self.w_hard == 0 and self.w_gold == 0 and not self.soft_end:
+            raise ConfigError("--w-soft, --w-hard and --w-gold are all 0: nothing to train on")
+        if self.soft_end is not None and not 0.0 <= self.soft_end <= self.w_soft + self.w_gold:
+            raise ConfigError(f"--soft-end must be in [0, w_soft + w_gold = {self.w_soft + self.w_gold:g}], "
+                              f"got {self.soft_end}")
+        if self.soft_loss not in SOFT_LOSSES:
+            raise ConfigError(f"--soft-loss must be one of {', '.join(SOFT_LOSSES)}, got {self.soft_loss!r}")
         if not self.temperature > 0:
             raise ConfigError(f"--temperature must be > 0, got {self.temperature}")
         if self.epochs < 1:
@@ -74,79 +89,104 @@ class DistillConfig:
 
 
 class CachedTeacher:
-    """Teacher logits through the on-disk cache; the teacher is loaded only on a miss."""
+    """Teacher logits through the on-disk :class:`~kdedge.logits_cache.LogitStore`.
+
+    The teacher is loaded only if some text is missing from the store, and then
+    labels it a shard at a time: an interrupted run resumes where it stopped.
+    """
 
     def __init__(self, teacher_dir: Path, cache_dir: Path):
         from kdedge.io import read_json
-        self.model_dir = teacher_dir / "model"
-        self.max_len = read_json(teacher_dir / "config.json")["max_len"]
-        self.cache_dir = cache_dir
-        self._loaded = None
-        self._fingerprint = None
+        from kdedge.logits_cache import LogitStore, namespace, teacher_fingerprint
 
-    def logits(self, texts: list[str], desc: str) -> tuple[np.ndarray, bool]:
-        """``(logits, cache_hit)`` for ``texts``."""
-        from kdedge.logits_cache import cached_logits, teacher_fingerprint, teacher_key
+        self.model_dir = teacher_dir / "model"
+        cfg = read_json(teacher_dir / "config.json")
+        self.max_len = cfg["max_len"]
+        self.truncation = cfg.get("truncation", "head")
+        self.store = LogitStore(cache_dir, namespace(teacher_fingerprint(self.model_dir), self.max_len,
+                                                     self.truncation))
+        self._loaded = None
+
+    def logits(self, texts: list[str], desc: str) -> tuple[np.ndarray, int]:
+        """``(logits, number of texts the teacher had to label)`` for ``texts``."""
         from kdedge.teacher import load_teacher, predict_logits
 
-        def compute():
+        todo = len(self.store.missing(texts))
+        bar = progress(total=todo, desc=desc, unit="text", disable=None if todo else True)
+
+        def compute(chunk):
             if self._loaded is None:
                 self._loaded = load_teacher(self.model_dir)
-            return predict_logits(*self._loaded, texts, self.max_len, desc=desc)
+            return predict_logits(*self._loaded, chunk, self.max_len, desc=None, truncation=self.truncation)
 
-        if self._fingerprint is None:
-            self._fingerprint = teacher_fingerprint(self.model_dir)
-        key = teacher_key(self.model_dir, texts, self.max_len, self._fingerprint)
-        return cached_logits(self.cache_dir, key, compute)
+        def on_shard(done, total):
+            bar.update(done - bar.n)
+            if bar.disable:  # off a terminal: one line per shard, so a log shows the job moving
+                print(f"{desc}: {done}/{total} labeled", file=sys.stderr)
+
+        try:
+            return self.store.label(texts, compute, on_shard=on_shard)
+        finally:
+            bar.close()
 
 
 def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np.ndarray,
                   cfg: DistillConfig, eval_ids: np.ndarray | None = None,
-                  eval_labels: np.ndarray | None = None) -> list[dict]:
+                  eval_labels: np.ndarray | None = None, desc: str = "distill") -> list[dict]:
     """Train ``model`` in place with the distillation loss. Returns per-epoch history."""
     import tensorflow as tf
 
-    from kdedge.losses import kd_loss
+    from kdedge.losses import kd_loss, weights_at
 
     tf.keras.utils.set_random_seed(cfg.seed)
     steps = -(-len(ids) // cfg.batch_size)
+    total = steps * cfg.epochs
     lr = cfg.lr
     if cfg.schedule == "cosine":
-        lr = tf.keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps * cfg.epochs)
+        lr = tf.keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=total)
     optimizer = tf.keras.optimizers.Adam(lr)
     model.get_layer("embedding").trainable = not cfg.freeze_embeddings
     data = (tf.data.Dataset.from_tensor_slices((ids, teacher_logits.astype(np.float32), labels.astype(np.int32)))
             .shuffle(len(ids), seed=cfg.seed, reshuffle_each_iteration=True)
             .batch(cfg.batch_size).prefetch(2))
+    weights = tf.Variable([cfg.w_soft, cfg.w_hard, cfg.w_gold], dtype=tf.float32, trainable=False)
 
     @tf.function
     def step(x, z_t, y):
         with tf.GradientTape() as tape:
             z_s = model(x, training=True)
-            loss, soft, hard = kd_loss(z_s, z_t, y, cfg.w_soft, cfg.w_hard, cfg.temperature)
+            loss, soft, hard, gold = kd_loss(z_s, z_t, y, weights[0], weights[1], weights[2], cfg.temperature,
+                                             cfg.soft_loss)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss, soft, hard
+        return loss, soft, hard, gold
 
     history = []
+    done = 0
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
-        sums = np.zeros(3)
+        sums = np.zeros(4)
         n = 0
-        bar = progress(data, total=steps, desc=f"distill epoch {epoch}/{cfg.epochs}", unit="step", leave=False)
+        bar = progress(data, total=steps, desc=f"{desc} epoch {epoch}/{cfg.epochs}", unit="step", leave=False)
         for x, z_t, y in bar:
+            if cfg.soft_end is not None:
+                weights.assign(weights_at(done / max(total - 1, 1), cfg.w_soft, cfg.w_hard, cfg.w_gold,
+                                          cfg.soft_end))
             sums += [float(v) for v in step(x, z_t, y)]
             n += 1
+            done += 1
             if n % 50 == 0:
-                bar.set_postfix(soft=f"{sums[1] / n:.4f}", hard=f"{sums[2] / n:.4f}")
+                bar.set_postfix(soft=f"{sums[1] / n:.4f}", gold=f"{sums[3] / n:.4f}")
         row = {"epoch": epoch, "loss": sums[0] / n, "soft_loss": sums[1] / n, "hard_loss": sums[2] / n,
+               "gold_loss": sums[3] / n, "weights": [round(float(w), 4) for w in weights.numpy()],
                "seconds": round(time.perf_counter() - start, 2)}
         if eval_ids is not None:
             pred = predict(model, eval_ids).argmax(1)
             row["eval_accuracy"] = float((pred == eval_labels).mean())
         history.append(row)
-        print("epoch {epoch}: loss {loss:.4f} soft {soft_loss:.4f} hard {hard_loss:.4f}".format(**row)
-                   + (f" eval acc {row['eval_accuracy']:.4f}" if "eval_accuracy" in row else ""), file=sys.stderr)
+        print(f"{desc} epoch {epoch}: loss {row['loss']:.4f} soft {row['soft_loss']:.4f} "
+              f"hard {row['hard_loss']:.4f} gold {row['gold_loss']:.4f}"
+              + (f" eval acc {row['eval_accuracy']:.4f}" if "eval_accuracy" in row else ""), file=sys.stderr)
     return history
 
 
@@ -186,15 +226,15 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
 
     t0 = time.perf_counter()
     teacher = CachedTeacher(teacher_dir, cache_dir)
-    hits = []
+    labeled_now = 0
     z_parts = []
     for name, part in parts.items():
-        z, hit = teacher.logits(part, f"teacher logits ({name})")
+        z, n = teacher.logits(part, f"teacher labels {name}")
         z_parts.append(z)
-        hits.append(hit)
+        labeled_now += n
     z_train = np.concatenate(z_parts)
-    z_eval, hit_eval = teacher.logits(evals.texts, "teacher logits (eval)")
-    hits.append(hit_eval)
+    z_eval, n = teacher.logits(evals.texts, "teacher labels eval")
+    labeled_now += n
     teacher_seconds = time.perf_counter() - t0
 
     tokenizer = WordTokenizer.load(student_dir / "tokenizer.json")
@@ -203,8 +243,19 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
     eval_labels = evals.labels
     labeled = eval_labels >= 0
     history = train_student(model, ids, z_train, labels, cfg, eval_ids[labeled], eval_labels[labeled])
-
     z_student = predict(model, eval_ids)
+    distill_seconds = time.perf_counter() - started
+
+    baseline = None
+    if cfg.baseline:
+        # The labels-only twin: same initial weights, labeled examples, epochs and schedule.
+        gold = labels >= 0
+        baseline = load_student(student_dir / "student.keras")
+        base_cfg = dataclasses.replace(cfg, w_soft=0.0, w_hard=0.0, w_gold=1.0, soft_end=None)
+        history_base = train_student(baseline, ids[gold], np.zeros_like(z_train[gold]), labels[gold], base_cfg,
+                                     eval_ids[labeled], eval_labels[labeled], desc="baseline")
+        z_base = predict(baseline, eval_ids)
+
     metrics = {
         "eval_accuracy": float((z_student.argmax(1)[labeled] == eval_labels[labeled]).mean()),
         "teacher_eval_accuracy": float((z_eval.argmax(1)[labeled] == eval_labels[labeled]).mean()),
@@ -212,10 +263,19 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         "transfer_examples": len(texts),
         "labeled_examples": int((labels >= 0).sum()),
         "transfer_parts": {name: len(part) for name, part in parts.items()},
-        "teacher_logits_cached": bool(all(hits)),
+        "teacher_logits_cached": labeled_now == 0,
+        "teacher_texts_labeled": labeled_now,
         "teacher_logits_seconds": round(teacher_seconds, 1),
+        "distill_seconds": round(distill_seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
     }
+    if baseline is not None:
+        metrics["baseline_eval_accuracy"] = float((z_base.argmax(1)[labeled] == eval_labels[labeled]).mean())
+        metrics["gain_over_baseline"] = metrics["eval_accuracy"] - metrics["baseline_eval_accuracy"]
+        save_student(baseline, out / "baseline.keras")
+        write_json(out / "baseline_history.json", history_base)
+    elif (out / "baseline.keras").exists():  # a stale twin from an earlier run must not be exported
+        (out / "baseline.keras").unlink()
     save_student(model, out / "student.keras")
     write_bytes(out / "tokenizer.json", (student_dir / "tokenizer.json").read_bytes())
     write_json(out / "history.json", history)

@@ -6,6 +6,7 @@ Output folder (``kdedge export --out DIR``)::
     DIR/student_dynamic.tflite    | int32 ids [1, max_len] -> float32 logits [1, 2]
     DIR/student_float16.tflite    |
     DIR/student_int8.tflite      /  full-integer, calibrated on real train sequences
+    DIR/baseline_float32.tflite  the labels-only twin (when the distill folder has one)
     DIR/teacher_float32.tflite   input_ids, attention_mask [1, max_len] -> logits
     DIR/tokenizer.json           the student's tokenizer contract
     DIR/teacher_tokenizer/       the teacher's WordPiece files
@@ -114,9 +115,19 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
                       "max_abs_logit_error": float(np.abs(lite - keras_logits).max())}})
     tokenizer.save(out / "tokenizer.json")
 
+    if (distill_dir / "baseline.keras").exists():
+        # The labels-only twin, float32: the reference row that shows what distillation bought.
+        content = keras_to_tflite(load_student(distill_dir / "baseline.keras"), "float32")
+        write_bytes(out / "baseline_float32.tflite", content)
+        manifest["models"].append({
+            "name": "baseline_float32", "file": "baseline_float32.tflite", "kind": "baseline",
+            "quantization": "float32", "inputs": ["input_ids"], "tokenizer": "tokenizer.json",
+            "bytes": len(content), "sha256": sha256_file(out / "baseline_float32.tflite")})
+
     if cfg.teacher:
         from kdedge.teacher import load_teacher
-        max_len = read_json(teacher_dir / "config.json")["max_len"]
+        teacher_cfg = read_json(teacher_dir / "config.json")
+        max_len = teacher_cfg["max_len"]
         teacher, teacher_tok = load_teacher(teacher_dir / "model")
         t0 = time.perf_counter()
         content = hf_bert_to_tflite(teacher, max_len)
@@ -129,6 +140,7 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
         manifest["models"].append({
             "name": "teacher_float32", "file": "teacher_float32.tflite", "kind": "teacher",
             "quantization": "float32", "inputs": ["input_ids", "attention_mask"], "max_len": max_len,
+            "truncation": teacher_cfg.get("truncation", "head"),
             "tokenizer": "teacher_tokenizer", "bytes": len(content),
             "sha256": sha256_file(out / "teacher_float32.tflite"), "convert_seconds": round(seconds, 2)})
 

@@ -1,10 +1,19 @@
-"""On-disk cache of teacher logits, keyed by what determines them.
+"""On-disk store of teacher logits, addressed by what determines them.
 
-A teacher forward pass over SST-2 train costs minutes on 2 cores; the same
-teacher, texts and tokenizer settings always give the same logits, so they are
-computed once. The key is a SHA-256 over the teacher's weight file, its
-tokenizer vocabulary, the max length and the texts themselves: change any of
-them and the key changes. Files are ``.npy`` (no pickle), written atomically.
+A teacher forward pass over a transfer set costs minutes to an hour on 2 cores;
+the same teacher, tokenizer settings and text always give the same logits, so
+each text is labeled once. The store is content-addressed:
+
+- a *namespace* per teacher and settings: SHA-256 over the teacher's weight
+  and tokenizer files, the max length and the truncation mode;
+- inside it, one row per text, found by the SHA-256 of the text.
+
+Rows are written in shards of a few thousand texts, each shard atomically
+(temp file + ``os.replace``), as soon as it is labeled. An interrupted labeling
+job therefore loses at most one shard, and the rerun labels only what is
+missing. Any later transfer set that shares texts with an earlier one (a bigger
+sample, a new augmentation of the same split) reuses their rows. Files are
+``.npz`` of plain arrays, loaded with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ from typing import Callable
 import numpy as np
 
 from kdedge.io import atomic_path, sha256_file
+
+SHARD_SIZE = 4096
 
 
 def default_cache_dir() -> Path:
@@ -32,26 +43,86 @@ def teacher_fingerprint(teacher_model_dir: str | Path) -> str:
                    if (folder / name).is_file())
 
 
-def teacher_key(teacher_model_dir: str | Path, texts: list[str], max_len: int,
-                fingerprint: str | None = None) -> str:
-    """Cache key for the teacher in ``teacher_model_dir`` labeling ``texts``.
-
-    ``fingerprint``: :func:`teacher_fingerprint` of that folder, if already computed.
-    """
-    h = hashlib.sha256()
-    h.update((fingerprint if fingerprint is not None else teacher_fingerprint(teacher_model_dir)).encode())
-    h.update(f"max_len:{max_len}\n".encode())
-    for text in texts:
-        h.update(hashlib.sha256(text.encode("utf-8")).digest())
-    return h.hexdigest()
+def namespace(fingerprint: str, max_len: int, truncation: str = "head") -> str:
+    """The store's folder name for one teacher (its :func:`teacher_fingerprint`) and its input settings."""
+    h = hashlib.sha256(f"{fingerprint}max_len:{max_len}\ntruncation:{truncation}\n".encode())
+    return h.hexdigest()[:32]
 
 
-def cached_logits(cache_dir: str | Path, key: str, compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
-    """Return ``(logits, hit)``: the cached array for ``key``, or ``compute()`` stored under it."""
-    path = Path(cache_dir) / "teacher_logits" / f"{key}.npy"
-    if path.is_file():
-        return np.load(path, allow_pickle=False), True
-    logits = np.asarray(compute(), dtype=np.float32)
-    with atomic_path(path, suffix=".npy") as tmp:
-        np.save(tmp, logits, allow_pickle=False)
-    return logits, False
+def text_keys(texts: list[str]) -> np.ndarray:
+    """SHA-256 of each text, ``uint8 [n, 32]``."""
+    out = np.empty((len(texts), 32), dtype=np.uint8)
+    for i, text in enumerate(texts):
+        out[i] = np.frombuffer(hashlib.sha256(text.encode("utf-8")).digest(), dtype=np.uint8)
+    return out
+
+
+class LogitStore:
+    """The rows of one namespace: ``lookup`` what is there, ``label`` what is not."""
+
+    def __init__(self, cache_dir: str | Path, name: str):
+        self.folder = Path(cache_dir) / "teacher_logits" / name
+        self._rows: dict[bytes, np.ndarray] | None = None
+
+    def _load(self) -> dict[bytes, np.ndarray]:
+        if self._rows is None:
+            self._rows = {}
+            for shard in sorted(self.folder.glob("shard-*.npz")):
+                with np.load(shard, allow_pickle=False) as z:
+                    for key, row in zip(z["keys"], z["logits"]):
+                        self._rows[key.tobytes()] = row
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def missing(self, texts: list[str]) -> list[int]:
+        """Indices of the first occurrence of each text the store has no row for."""
+        rows = self._load()
+        seen = set()
+        out = []
+        for i, key in enumerate(text_keys(texts)):
+            k = key.tobytes()
+            if k not in rows and k not in seen:
+                seen.add(k)
+                out.append(i)
+        return out
+
+    def add(self, texts: list[str], logits: np.ndarray) -> None:
+        """Write one shard for ``texts`` (atomically) and keep its rows."""
+        keys = text_keys(texts)
+        logits = np.asarray(logits, dtype=np.float32)
+        digest = hashlib.sha256(keys.tobytes()).hexdigest()[:24]
+        with atomic_path(self.folder / f"shard-{digest}.npz", suffix=".npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, keys=keys, logits=logits)
+        rows = self._load()
+        for key, row in zip(keys, logits):
+            rows[key.tobytes()] = row
+
+    def get(self, texts: list[str]) -> np.ndarray:
+        """Rows for ``texts`` in order; every text must be in the store."""
+        rows = self._load()
+        return np.stack([rows[k.tobytes()] for k in text_keys(texts)]).astype(np.float32)
+
+    def label(self, texts: list[str], compute: Callable[[list[str]], np.ndarray],
+              shard_size: int = SHARD_SIZE, on_shard: Callable[[int, int], None] | None = None
+              ) -> tuple[np.ndarray, int]:
+        """Logits for ``texts``, computing only the missing ones, a shard at a time.
+
+        Args:
+            compute: ``texts -> float [len(texts), classes]`` (the teacher).
+            on_shard: called with ``(labeled_so_far, to_label)`` after each shard.
+
+        Returns:
+            ``(logits [len(texts), classes], number of texts computed)``.
+        """
+        todo = self.missing(texts)
+        for start in range(0, len(todo), shard_size):
+            chunk = [texts[i] for i in todo[start:start + shard_size]]
+            self.add(chunk, compute(chunk))
+            if on_shard is not None:
+                on_shard(min(start + shard_size, len(todo)), len(todo))
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32), 0
+        return self.get(texts), len(todo)

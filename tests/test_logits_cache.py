@@ -1,29 +1,60 @@
 import numpy as np
+import pytest
 
-from kdedge.logits_cache import cached_logits, teacher_key
+from kdedge.logits_cache import LogitStore, namespace, teacher_fingerprint
 
 
-def test_key_depends_on_texts_weights_and_length(tmp_path):
+def fake_teacher(calls):
+    def compute(texts):
+        calls.append(list(texts))
+        return np.array([[len(t), -len(t)] for t in texts], dtype=np.float32)
+    return compute
+
+
+def test_namespace_depends_on_weights_tokenizer_length_and_truncation(tmp_path):
     (tmp_path / "tf_model.h5").write_bytes(b"weights-1")
     (tmp_path / "vocab.txt").write_text("[PAD]\n")
-    k = teacher_key(tmp_path, ["a", "b"], 64)
-    assert k == teacher_key(tmp_path, ["a", "b"], 64)
-    assert k != teacher_key(tmp_path, ["a", "c"], 64)
-    assert k != teacher_key(tmp_path, ["ab"], 64)
-    assert k != teacher_key(tmp_path, ["a", "b"], 32)
+    fp = teacher_fingerprint(tmp_path)
+    ns = namespace(fp, 64)
+    assert ns == namespace(teacher_fingerprint(tmp_path), 64, "head")
+    assert ns != namespace(fp, 32) and ns != namespace(fp, 64, "head+tail")
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n")
+    assert namespace(teacher_fingerprint(tmp_path), 64) != ns
     (tmp_path / "tf_model.h5").write_bytes(b"weights-2")
-    assert k != teacher_key(tmp_path, ["a", "b"], 64)
+    assert namespace(teacher_fingerprint(tmp_path), 64) != ns
 
 
-def test_cache_computes_once(tmp_path):
+def test_each_text_is_labeled_once_across_calls_orders_and_duplicates(tmp_path):
     calls = []
+    store = LogitStore(tmp_path, "ns")
+    z, n = store.label(["a", "bb", "a"], fake_teacher(calls))
+    assert n == 2 and calls == [["a", "bb"]]
+    np.testing.assert_array_equal(z, [[1, -1], [2, -2], [1, -1]])
+    # A later, bigger transfer set in another order labels only the new text.
+    z2, n2 = LogitStore(tmp_path, "ns").label(["ccc", "bb", "a"], fake_teacher(calls))
+    assert n2 == 1 and calls[-1] == ["ccc"]
+    np.testing.assert_array_equal(z2, [[3, -3], [2, -2], [1, -1]])
+    assert z2.dtype == np.float32
 
-    def compute():
-        calls.append(1)
-        return np.array([[1.0, 2.0]])
 
-    first, hit1 = cached_logits(tmp_path, "k", compute)
-    second, hit2 = cached_logits(tmp_path, "k", compute)
-    assert (hit1, hit2) == (False, True) and len(calls) == 1
-    np.testing.assert_array_equal(first, second)
-    assert second.dtype == np.float32
+def test_interrupted_labeling_resumes_where_it_stopped(tmp_path):
+    texts = [f"text {i}" for i in range(10)]
+    calls = []
+    teacher = fake_teacher(calls)
+
+    def dies_on_third_shard(chunk):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return teacher(chunk)
+
+    with pytest.raises(KeyboardInterrupt):
+        LogitStore(tmp_path, "ns").label(texts, dies_on_third_shard, shard_size=3)
+    assert len(list((tmp_path / "teacher_logits" / "ns").glob("shard-*.npz"))) == 2
+    assert not list((tmp_path / "teacher_logits" / "ns").glob("*.tmp*"))  # nothing half-written
+    progress = []
+    z, n = LogitStore(tmp_path, "ns").label(texts, teacher, shard_size=3,
+                                            on_shard=lambda done, total: progress.append((done, total)))
+    assert n == 4 and calls[2:] == [texts[6:9], texts[9:]]
+    assert progress == [(3, 4), (4, 4)]
+    fresh, _ = LogitStore(tmp_path / "other", "ns").label(texts, fake_teacher([]))
+    np.testing.assert_array_equal(z, fresh)  # same cache contents as an uninterrupted run

@@ -8,7 +8,8 @@ import pytest
 from kdedge.cli import main
 from kdedge.pipeline import STAGES
 
-MODELS = {"student_float32", "student_dynamic", "student_float16", "student_int8", "teacher_float32"}
+MODELS = {"student_float32", "student_dynamic", "student_float16", "student_int8", "teacher_float32",
+          "baseline_float32"}
 
 
 def tiny_flags(data_dir, teacher_init, cache):
@@ -44,6 +45,16 @@ def test_distill_history_logs_soft_hard_and_eval_accuracy(run):
     assert history[-1]["hard_loss"] < history[0]["hard_loss"]
     # The synthetic task is easy: a working student learns it.
     assert history[-1]["eval_accuracy"] >= 0.8
+
+
+def test_distill_trains_the_labels_only_twin_beside_the_student(run):
+    metrics = json.loads((run / "distill" / "metrics.json").read_text())
+    history = json.loads((run / "distill" / "baseline_history.json").read_text())
+    assert len(history) == 6 and history[-1]["soft_loss"] >= 0
+    assert history[-1]["weights"] == [0.0, 0.0, 1.0]  # gold labels only
+    assert metrics["baseline_eval_accuracy"] == pytest.approx(history[-1]["eval_accuracy"])
+    assert metrics["gain_over_baseline"] == pytest.approx(
+        metrics["eval_accuracy"] - metrics["baseline_eval_accuracy"])
 
 
 def test_report_covers_every_model_with_measured_numbers(run):
