@@ -5,7 +5,7 @@
 Reuses the data and teacher folders of a finished ``kdedge pipeline`` run and
 trains the default CNN student three ways:
 
-- ``labels-only``: gold cross entropy on the train split (w_soft 0, w_hard 1);
+- ``labels-only``: gold cross entropy on the train split (w_gold 1, the others 0);
 - ``distill, train split``: the default loss, train split only;
 - ``distill, train + unlabeled``: the default loss plus the run's unlabeled
   text labeled by the teacher (the pipeline's default).
@@ -35,7 +35,7 @@ from kdedge.io import write_json, write_text  # noqa: E402
 from kdedge.student import StudentConfig, run_student  # noqa: E402
 
 VARIANTS = [
-    ("labels-only", False, {"w_soft": 0.0, "w_hard": 1.0}),
+    ("labels-only", False, {"w_soft": 0.0, "w_hard": 0.0, "w_gold": 1.0, "baseline": False}),
     ("distill, train split", False, {}),
     ("distill, train + unlabeled", True, {}),
 ]
