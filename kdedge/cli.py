@@ -45,15 +45,21 @@ TEACHER_OPTS = [
     ("warmup", float, "Warm-up fraction of the steps."),
     ("truncation", click.Choice(["head", "head+tail", "tail"]), "Tokens kept from a text longer than max-len."),
     ("checkpoint_every", int, "Steps between resumable checkpoints."),
+    ("strategy", click.Choice(["default", "mirrored", "multiworker"]),
+     "tf.distribute strategy: one device, all local GPUs, or workers from TF_CONFIG."),
 ]
 # In `pipeline`, teacher flags get a "teacher-" prefix; --teacher and --max-len are shared.
 PIPELINE_TEACHER_OPTS = [s for s in TEACHER_OPTS if s[0] not in ("init", "max_len")]
 STUDENT_OPTS = [
-    ("arch", click.Choice(["cnn", "wordavg"]), "Student architecture."),
+    ("arch", click.Choice(["cnn", "wordavg", "bilstm", "transformer"]), "Student architecture."),
     ("vocab_size", int, "Student vocabulary size (incl. [PAD], [UNK])."),
-    ("embed_dim", int, "Student embedding size."),
+    ("embed_dim", int, "Student embedding size (the transformer's width)."),
     ("filters", int, "CNN filters per kernel width."),
-    ("hidden", int, "wordavg hidden units."),
+    ("hidden", int, "wordavg / bilstm ReLU hidden units."),
+    ("lstm_units", int, "bilstm LSTM units per direction."),
+    ("layers", int, "transformer encoder blocks."),
+    ("heads", int, "transformer attention heads (must divide --embed-dim)."),
+    ("ff_dim", int, "transformer feed-forward units."),
     ("dropout", float, "Student dropout."),
     ("embed_init", click.Choice(["teacher-context", "teacher", "random"]), "Student embedding init."),
 ]
@@ -73,7 +79,10 @@ DISTILL_OPTS = [
     ("augment_copies", int, "Augmented copies of the train split, labeled by the teacher."),
     ("p_mask", float, "Augmentation: per-word masking probability."),
     ("p_ngram", float, "Augmentation: probability of cutting a copy to a 1-5 word n-gram."),
+    ("p_replace", float, "Augmentation: per-word probability of a swap for a teacher-embedding neighbour."),
     ("cache_dir", str, "Teacher-logits cache (else $KDEDGE_CACHE or ~/.cache/kdedge)."),
+    ("strategy", click.Choice(["default", "mirrored", "multiworker"]),
+     "tf.distribute strategy for the teacher's labeling."),
 ]
 EXPORT_OPTS = [
     ("modes", str, "Comma-separated quantization modes: float32,dynamic,float16,int8."),
@@ -281,7 +290,8 @@ def bench(export_dir, data_dir, out, overwrite, seed, **kw):
 @options(DataConfig, DATA_OPTS)
 @click.option("--teacher", "teacher_init", help=f"Teacher init folder. [default: {TeacherConfig.init}]")
 @options(TeacherConfig, PIPELINE_TEACHER_OPTS, prefix="teacher-")
-@click.option("--max-len", type=int, help="Max tokens for teacher and student. [default: 64]")
+@click.option("--max-len", type=int,
+              help="Max tokens for teacher and student. [default: 64; imdb: teacher 128, student 400]")
 @options(StudentConfig, STUDENT_OPTS)
 @options(DistillConfig, DISTILL_OPTS)
 @options(ExportConfig, EXPORT_OPTS)
@@ -292,13 +302,16 @@ def bench(export_dir, data_dir, out, overwrite, seed, **kw):
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (same settings).")
 def pipeline(out, overwrite, resume, seed, teacher_init, max_len, **kw):
     """Run data -> teacher -> student -> distill -> export -> bench into --out."""
-    from kdedge.pipeline import PipelineConfig, run_pipeline
+    from kdedge.pipeline import PipelineConfig, dataset_defaults, run_pipeline
     ml = {"max_len": max_len} if max_len is not None else {}
     init = {"init": teacher_init} if teacher_init is not None else {}
+    data = build(DataConfig, kw, DATA_OPTS, seed=seed)
+    teacher_fixed = {**dataset_defaults(data.dataset, "teacher"), **ml, **init}
+    student_fixed = {**dataset_defaults(data.dataset, "student"), **ml}
     cfg = PipelineConfig(
-        data=build(DataConfig, kw, DATA_OPTS, seed=seed),
-        teacher=build(TeacherConfig, kw, PIPELINE_TEACHER_OPTS, "teacher-", seed=seed, **ml, **init),
-        student=build(StudentConfig, kw, STUDENT_OPTS, seed=seed, **ml),
+        data=data,
+        teacher=build(TeacherConfig, kw, PIPELINE_TEACHER_OPTS, "teacher-", seed=seed, **teacher_fixed),
+        student=build(StudentConfig, kw, STUDENT_OPTS, seed=seed, **student_fixed),
         distill=build(DistillConfig, kw, DISTILL_OPTS, seed=seed),
         export=build(ExportConfig, kw, EXPORT_OPTS, seed=seed),
         bench=build(BenchConfig, kw, BENCH_OPTS, seed=seed),

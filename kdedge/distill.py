@@ -56,6 +56,8 @@ class DistillConfig:
     augment_copies: int = 0
     p_mask: float = 0.1  # --p-mask: per-word masking probability (Tang et al. 2019)
     p_ngram: float = 0.25  # --p-ngram: probability of cutting a copy to a 1-5 word n-gram
+    p_replace: float = 0.0  # --p-replace: per-word probability of swapping in a teacher-embedding neighbour
+    strategy: str = "default"  # --strategy: tf.distribute strategy for the teacher's labeling (kdedge.distribute)
     seed: int = 0  # --seed
     cache_dir: str | None = None  # --cache-dir: teacher-logits cache (else $KDEDGE_CACHE or ~/.cache/kdedge)
 
@@ -81,9 +83,13 @@ class DistillConfig:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         if self.augment_copies < 0:
             raise ConfigError(f"--augment-copies must be >= 0, got {self.augment_copies}")
-        for flag, p in (("--p-mask", self.p_mask), ("--p-ngram", self.p_ngram)):
+        for flag, p in (("--p-mask", self.p_mask), ("--p-ngram", self.p_ngram), ("--p-replace", self.p_replace)):
             if not 0.0 <= p <= 1.0:
                 raise ConfigError(f"{flag} must be in [0, 1], got {p}")
+        if self.p_mask + self.p_replace > 1.0:
+            raise ConfigError(f"--p-mask + --p-replace must be <= 1, got {self.p_mask + self.p_replace:g}")
+        from kdedge.distribute import check_strategy
+        check_strategy(self.strategy)
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"--schedule must be cosine or constant, got {self.schedule!r}")
 
@@ -95,7 +101,7 @@ class CachedTeacher:
     labels it a shard at a time: an interrupted run resumes where it stopped.
     """
 
-    def __init__(self, teacher_dir: Path, cache_dir: Path):
+    def __init__(self, teacher_dir: Path, cache_dir: Path, strategy: str = "default"):
         from kdedge.io import read_json
         from kdedge.logits_cache import LogitStore, namespace, teacher_fingerprint
 
@@ -105,6 +111,7 @@ class CachedTeacher:
         self.truncation = cfg.get("truncation", "head")
         self.store = LogitStore(cache_dir, namespace(teacher_fingerprint(self.model_dir), self.max_len,
                                                      self.truncation))
+        self.strategy = strategy
         self._loaded = None
 
     def logits(self, texts: list[str], desc: str) -> tuple[np.ndarray, int]:
@@ -116,8 +123,13 @@ class CachedTeacher:
 
         def compute(chunk):
             if self._loaded is None:
-                self._loaded = load_teacher(self.model_dir)
-            return predict_logits(*self._loaded, chunk, self.max_len, desc=None, truncation=self.truncation)
+                from kdedge.distribute import get_strategy
+                strategy = get_strategy(self.strategy)
+                with strategy.scope():
+                    self._loaded = (*load_teacher(self.model_dir), strategy)
+            model, tok, strategy = self._loaded
+            return predict_logits(model, tok, chunk, self.max_len, desc=None, truncation=self.truncation,
+                                  strategy=strategy)
 
         def on_shard(done, total):
             bar.update(done - bar.n)
@@ -218,14 +230,21 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
     parts = {"train": list(train.texts)}
     if (data_dir / "unlabeled.jsonl").exists():
         parts["unlabeled"] = Split.from_jsonl(data_dir / "unlabeled.jsonl", "unlabeled").texts
+    tokenizer = WordTokenizer.load(student_dir / "tokenizer.json")
     if cfg.augment_copies:
-        from kdedge.augment import augment
-        parts["augmented"] = augment(list(train.texts), cfg.augment_copies, cfg.p_mask, cfg.p_ngram, cfg.seed)
+        from kdedge.augment import augment, word_neighbours
+        neighbours = None
+        if cfg.p_replace > 0:
+            from kdedge.teacher import load_teacher, word_vectors
+            words = tokenizer.vocab[2:]
+            neighbours = word_neighbours(words, word_vectors(*load_teacher(teacher_dir / "model"), words))
+        parts["augmented"] = augment(list(train.texts), cfg.augment_copies, cfg.p_mask, cfg.p_ngram, cfg.seed,
+                                     cfg.p_replace, neighbours)
     texts = [t for part in parts.values() for t in part]
     labels = np.concatenate([train.labels, np.full(len(texts) - len(train), -1, dtype=train.labels.dtype)])
 
     t0 = time.perf_counter()
-    teacher = CachedTeacher(teacher_dir, cache_dir)
+    teacher = CachedTeacher(teacher_dir, cache_dir, cfg.strategy)
     labeled_now = 0
     z_parts = []
     for name, part in parts.items():
@@ -237,7 +256,6 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
     labeled_now += n
     teacher_seconds = time.perf_counter() - t0
 
-    tokenizer = WordTokenizer.load(student_dir / "tokenizer.json")
     model = load_student(student_dir / "student.keras")
     ids, eval_ids = tokenizer.encode(texts), tokenizer.encode(evals.texts)
     eval_labels = evals.labels

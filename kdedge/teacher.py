@@ -45,6 +45,7 @@ class TeacherConfig:
     # start; head+tail keeps the first quarter of the budget and the end (Sun et al. 2019), where
     # reviews tend to state their verdict. See benchmarks/results/imdb/truncation.md.
     truncation: str = "head"
+    strategy: str = "default"  # --strategy: default | mirrored | multiworker (TF_CONFIG); see kdedge.distribute
     seed: int = 0  # --seed
     checkpoint_every: int = 200  # --checkpoint-every: steps between resumable checkpoints
 
@@ -59,6 +60,8 @@ class TeacherConfig:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"--warmup must be in [0, 1), got {self.warmup}")
+        from kdedge.distribute import check_strategy
+        check_strategy(self.strategy)
         if self.truncation not in TRUNCATIONS:
             raise ConfigError(f"--truncation must be one of {', '.join(TRUNCATIONS)}, got {self.truncation!r}")
         if self.checkpoint_every < 1:
@@ -154,9 +157,20 @@ def tokenize(tokenizer, texts: list[str], max_len: int, truncation: str = "head"
 
 
 def _bucketed_forward(forward, tokenizer, texts: list[str], max_len: int, batch_size: int, width: int,
-                      desc: str, truncation: str = "head") -> np.ndarray:
-    """Run ``forward(ids, mask) -> [batch, width]`` over length-bucketed batches; rows in input order."""
+                      desc: str, truncation: str = "head", strategy=None) -> np.ndarray:
+    """Run ``forward(ids, mask) -> [batch, width]`` over length-bucketed batches; rows in input order.
+
+    Under a ``tf.distribute`` strategy each batch is split across its replicas.
+    """
     import tensorflow as tf
+
+    from kdedge.distribute import distribute_batch, gather
+
+    strategy = strategy or tf.distribute.get_strategy()
+
+    @tf.function(reduce_retracing=True)
+    def step(inputs):
+        return gather(strategy, strategy.run(forward, args=inputs))
 
     ids = tokenize(tokenizer, texts, max_len, truncation)
     lengths = np.array([len(s) for s in ids])
@@ -164,28 +178,27 @@ def _bucketed_forward(forward, tokenizer, texts: list[str], max_len: int, batch_
     batches = bucket_batches(lengths, batch_size)
     for batch in progress(batches, desc=desc, unit="batch", leave=False, disable=True if desc is None else None):
         b_ids, b_mask = pad_batch([ids[i] for i in batch], max_len)
-        out[batch] = forward(tf.constant(b_ids), tf.constant(b_mask)).numpy()
+        out[batch] = step(distribute_batch(strategy, b_ids, b_mask)).numpy()
     return out
 
 
 def predict_logits(model, tokenizer, texts: list[str], max_len: int, batch_size: int = 64,
-                   desc: str = "teacher logits", truncation: str = "head") -> np.ndarray:
-    """Teacher logits ``[len(texts), num_labels]`` (float32) in the input order."""
-    import tensorflow as tf
+                   desc: str = "teacher logits", truncation: str = "head", strategy=None) -> np.ndarray:
+    """Teacher logits ``[len(texts), num_labels]`` (float32) in the input order.
 
-    @tf.function(reduce_retracing=True)
+    ``strategy``: the ``tf.distribute`` strategy the model was built under (default: none).
+    """
     def forward(input_ids, attention_mask):
         return model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
 
     return _bucketed_forward(forward, tokenizer, texts, max_len, batch_size, model.config.num_labels, desc,
-                             truncation)
+                             truncation, strategy)
 
 
 def predict_hidden(model, tokenizer, texts: list[str], max_len: int = 16, batch_size: int = 256) -> np.ndarray:
     """Mean last-layer hidden state over each text's tokens (no [CLS]/[SEP]), ``[n, hidden]``."""
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
     def forward(input_ids, attention_mask):
         h = model.bert(input_ids=input_ids, attention_mask=attention_mask, training=False).last_hidden_state
         inner = tf.cast(attention_mask, h.dtype)
@@ -196,8 +209,15 @@ def predict_hidden(model, tokenizer, texts: list[str], max_len: int = 16, batch_
                              "teacher word vectors")
 
 
+def word_vectors(model, tokenizer, words: list[str]) -> np.ndarray:
+    """Each word's mean WordPiece input embedding, ``[len(words), hidden]`` (no forward pass)."""
+    table = model.bert.embeddings.weight.numpy()
+    pieces = tokenizer(list(words), add_special_tokens=False)["input_ids"]
+    return np.stack([table[ids].mean(axis=0) if ids else table[tokenizer.unk_token_id] for ids in pieces])
+
+
 def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg: TeacherConfig,
-              checkpoint_dir: Path | None = None, stop_after: int | None = None) -> dict:
+              checkpoint_dir: Path | None = None, stop_after: int | None = None, strategy=None) -> dict:
     """Fine-tune ``model`` in place with cross entropy on length-bucketed batches.
 
     With ``checkpoint_dir`` the model, optimizer and step are checkpointed every
@@ -207,6 +227,9 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg: Teach
     ``stop_after`` ends the call after that many steps of this call (a
     time-boxed run; the next call resumes from the checkpoint).
 
+    ``strategy``: the ``tf.distribute`` strategy ``model`` was built under;
+    each batch (the global batch) is split across its replicas.
+
     Returns:
         ``{"steps": ..., "resumed_at_step": ..., "steps_run": ..., "train_seconds": ...,
         "final_loss_ema": ...}``.
@@ -214,6 +237,9 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg: Teach
     import tensorflow as tf
     from transformers import create_optimizer
 
+    from kdedge.distribute import distribute_batch
+
+    strategy = strategy or tf.distribute.get_strategy()
     ids = tokenize(tokenizer, texts, cfg.max_len, cfg.truncation)
     lengths = np.array([len(s) for s in ids])
     labels = np.asarray(labels, dtype=np.int32)
@@ -224,10 +250,11 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg: Teach
         schedule.extend(bucket_batches(lengths, cfg.batch_size, seed=cfg.seed + epoch))
     schedule = schedule[:total_steps]
 
-    optimizer, _ = create_optimizer(
-        init_lr=cfg.lr, num_train_steps=total_steps, num_warmup_steps=int(cfg.warmup * total_steps),
-        weight_decay_rate=cfg.weight_decay)
-    step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    with strategy.scope():
+        optimizer, _ = create_optimizer(
+            init_lr=cfg.lr, num_train_steps=total_steps, num_warmup_steps=int(cfg.warmup * total_steps),
+            weight_decay_rate=cfg.weight_decay)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False)
     manager = None
     if checkpoint_dir is not None:
         ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
@@ -235,14 +262,19 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg: Teach
         if manager.latest_checkpoint:
             ckpt.restore(manager.latest_checkpoint)
 
-    @tf.function(reduce_retracing=True)
-    def train_step(input_ids, attention_mask, y):
+    def replica_step(input_ids, attention_mask, y, global_batch):
         with tf.GradientTape() as tape:
             logits = model(input_ids=input_ids, attention_mask=attention_mask, training=True).logits
-            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+            ce = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+            loss = tf.reduce_sum(ce) / global_batch  # summed over replicas: the global batch mean
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
+
+    @tf.function(reduce_retracing=True)
+    def train_step(inputs, global_batch):
+        losses = strategy.run(replica_step, args=(*inputs, global_batch))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
     tf.random.set_seed(cfg.seed)
     start = time.perf_counter()
@@ -253,7 +285,8 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg: Teach
     for i in range(done, end):
         batch = schedule[i]
         b_ids, b_mask = pad_batch([ids[j] for j in batch], cfg.max_len)
-        loss = float(train_step(tf.constant(b_ids), tf.constant(b_mask), tf.constant(labels[batch])))
+        inputs = distribute_batch(strategy, b_ids, b_mask, labels[batch])
+        loss = float(train_step(inputs, tf.constant(float(len(batch)))))
         ema = loss if ema is None else 0.98 * ema + 0.02 * loss
         step.assign(i + 1)
         bar.update(1)
@@ -265,11 +298,11 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg: Teach
             "train_seconds": round(time.perf_counter() - start, 1), "final_loss_ema": ema}
 
 
-def evaluate(model, tokenizer, texts: list[str], labels: np.ndarray, max_len: int,
-             truncation: str = "head") -> dict:
-    """Accuracy and mean cross entropy on labeled examples."""
-    logits = predict_logits(model, tokenizer, texts, max_len, desc="teacher eval", truncation=truncation)
+def evaluate(logits: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy and mean cross entropy of ``logits`` on labeled examples (label >= 0)."""
     labels = np.asarray(labels)
+    keep = labels >= 0
+    logits, labels = logits[keep], labels[keep]
     z = logits - logits.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     return {"accuracy": float((logits.argmax(1) == labels).mean()),
@@ -303,11 +336,18 @@ def run_teacher(data_dir: str | Path, out: str | Path, cfg: TeacherConfig) -> di
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     write_json(ckpt_cfg, resolved)
 
-    model, tokenizer = load_teacher(resolved["init_path"])
+    from kdedge.distribute import get_strategy, is_chief
+    strategy = get_strategy(cfg.strategy)
+    with strategy.scope():
+        model, tokenizer = load_teacher(resolved["init_path"])
     texts = [t for t, keep in zip(train.texts, labeled) if keep]
-    train_info = fine_tune(model, tokenizer, texts, train.labels[labeled], cfg, ckpt_dir)
-    metrics = {"eval": evaluate(model, tokenizer, evals.texts, evals.labels, cfg.max_len, cfg.truncation), **train_info,
-               "train_examples": int(labeled.sum())}
+    train_info = fine_tune(model, tokenizer, texts, train.labels[labeled], cfg, ckpt_dir, strategy=strategy)
+    logits = predict_logits(model, tokenizer, evals.texts, cfg.max_len, desc="teacher eval",
+                            truncation=cfg.truncation, strategy=strategy)
+    metrics = {"eval": evaluate(logits, evals.labels), **train_info, "train_examples": int(labeled.sum()),
+               "replicas": strategy.num_replicas_in_sync}
+    if not is_chief(strategy):  # multi-worker: worker 0 writes the outputs
+        return metrics
 
     with atomic_dir(out / "model") as tmp:
         model.save_pretrained(str(tmp))

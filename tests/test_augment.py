@@ -35,3 +35,38 @@ def test_student_tokenizer_reads_mask_as_unknown():
     tok = WordTokenizer.build(["a great film", f"a {MASK} film"], max_len=4, vocab_size=50)
     assert "[mask]" not in tok.vocab and "[MASK]" not in tok.vocab
     assert tok.encode([f"a {MASK} film"])[0].tolist() == [tok.index["a"], tok.unk_id, tok.index["film"], 0]
+
+
+NEIGHBOURS = {"great": ["terrific", "fine"], "boring": ["dull"], "film": ["movie"]}
+
+
+def test_replacement_swaps_only_for_neighbours_and_is_seeded():
+    rng = np.random.default_rng(0)
+    text = "a great film , boring plot"
+    outs = [augment_text(text, rng, p_mask=0.0, p_ngram=0.0, p_replace=1.0, neighbours=NEIGHBOURS)
+            for _ in range(50)]
+    for out in outs:
+        words = out.split()
+        assert len(words) == 6 and words[0] == "a" and words[3] == "," and words[5] == "plot"
+        assert words[1] in NEIGHBOURS["great"] and words[2] == "movie" and words[4] == "dull"
+    assert {o.split()[1] for o in outs} == {"terrific", "fine"}
+    assert augment(TEXTS, 3, p_replace=0.5, neighbours=NEIGHBOURS, seed=4) == \
+        augment(TEXTS, 3, p_replace=0.5, neighbours=NEIGHBOURS, seed=4)
+
+
+def test_mask_and_replace_split_one_draw_per_word():
+    rng = np.random.default_rng(1)
+    text = " ".join(["great"] * 20)
+    outs = [augment_text(text, rng, p_mask=0.3, p_ngram=0.0, p_replace=0.5, neighbours=NEIGHBOURS).split()
+            for _ in range(200)]
+    flat = [w for o in outs for w in o]
+    assert 0.25 < flat.count(MASK) / len(flat) < 0.35
+    assert 0.45 < sum(w in ("terrific", "fine") for w in flat) / len(flat) < 0.55
+
+
+def test_word_neighbours_are_nearest_by_cosine_and_skip_punctuation():
+    from kdedge.augment import word_neighbours
+    words = ["good", "great", "bad", "awful", ","]
+    vectors = np.array([[1.0, 0.1], [2.0, 0.3], [-1.0, 0.0], [-3.0, 0.2], [1.0, 0.1]])
+    out = word_neighbours(words, vectors, k=1)
+    assert out == {"good": ["great"], "great": ["good"], "bad": ["awful"], "awful": ["bad"]}

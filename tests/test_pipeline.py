@@ -112,7 +112,7 @@ def test_distill_with_augmentation_and_frozen_embeddings(run, tmp_path):
     main(["distill", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"),
           "--student", str(run / "student"), "--out", str(tmp_path / "d"), "--epochs", "1",
           "--batch-size", "16", "--cache-dir", str(run.parent / "cache"), "--augment-copies", "1",
-          "--freeze-embeddings"])
+          "--freeze-embeddings", "--p-replace", "0.2"])
     metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
     assert metrics["transfer_examples"] > metrics["labeled_examples"] == 240
     assert metrics["teacher_logits_cached"] is False  # the augmented texts are new to the cache

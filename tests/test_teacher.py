@@ -47,3 +47,71 @@ def test_fine_tune_resumes_exactly_where_it_stopped(tiny_teacher_init, tmp_path)
     a = predict_logits(model2, tok2, texts[:8], 16)
     b = predict_logits(model3, tok3, texts[:8], 16)
     np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_truncation_keeps_head_tail_or_both(tiny_teacher_init):
+    from kdedge.teacher import tokenize
+    _, tok = load_teacher(tiny_teacher_init)
+    words = "good bad film plot actor story scene music ending great awful dull".split()
+    pieces = tok(" ".join(words), add_special_tokens=False)["input_ids"]
+    assert len(pieces) > 8
+    cls, sep = tok.cls_token_id, tok.sep_token_id
+    text = " ".join(words)
+    assert tokenize(tok, [text], 10, "head")[0] == [cls, *pieces[:8], sep]
+    assert tokenize(tok, [text], 10, "tail")[0] == [cls, *pieces[-8:], sep]
+    assert tokenize(tok, [text], 10, "head+tail")[0] == [cls, *pieces[:2], *pieces[-6:], sep]
+    short = "good film"
+    assert {tuple(tokenize(tok, [short], 10, m)[0]) for m in ("head", "tail", "head+tail")} == {
+        (cls, *tok(short, add_special_tokens=False)["input_ids"], sep)}
+
+
+def test_multiworker_strategy_without_tf_config_is_a_config_error(monkeypatch, tiny_teacher_init):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="TF_CONFIG"):
+        TeacherConfig(init=str(tiny_teacher_init), strategy="multiworker").validate()
+    with pytest.raises(ConfigError, match="--strategy"):
+        TeacherConfig(init=str(tiny_teacher_init), strategy="tpu").validate()
+
+
+MIRRORED_SCRIPT = r"""
+import sys
+import numpy as np
+import kdedge, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[2])
+from conftest import make_sentences
+from kdedge.teacher import TeacherConfig, fine_tune, load_teacher, predict_logits
+rows = make_sentences(64, seed=3)
+texts, labels = [r[0] for r in rows], np.array([r[1] for r in rows])
+cfg = TeacherConfig(init=sys.argv[1], max_len=16, epochs=1, batch_size=16, lr=1e-3)
+out = {}
+for name, strategy in (("default", tf.distribute.get_strategy()),
+                       ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+    with strategy.scope():
+        model, tok = load_teacher(sys.argv[1])
+    before = predict_logits(model, tok, texts, 16, strategy=strategy)
+    fine_tune(model, tok, texts, labels, cfg, strategy=strategy)
+    out[name] = (before, predict_logits(model, tok, texts, 16, strategy=strategy), strategy.num_replicas_in_sync)
+assert out["mirrored"][2] == 2, out["mirrored"][2]
+np.testing.assert_allclose(out["mirrored"][0], out["default"][0], atol=1e-5)  # row order kept
+np.testing.assert_allclose(out["mirrored"][1], out["default"][1], atol=1e-3)  # same optimization
+assert not np.allclose(out["default"][0], out["default"][1], atol=1e-3)  # it did train
+print("OK")
+"""
+
+
+def test_mirrored_strategy_on_two_replicas_matches_one_device(tiny_teacher_init, tmp_path):
+    """Two logical CPUs stand in for two GPUs: the split batch trains and labels like one device."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "mirrored.py"
+    script.write_text(MIRRORED_SCRIPT)
+    tests_dir = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests_dir.parent), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(script), str(tiny_teacher_init), str(tests_dir)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]

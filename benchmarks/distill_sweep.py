@@ -1,0 +1,158 @@
+"""Sweep students and distillation settings on one teacher; report each beside its labels-only twin.
+
+    python benchmarks/distill_sweep.py --config benchmarks/configs/sst2_sweep.json
+
+The config names a run folder (``kdedge pipeline`` output: its data and
+teacher are reused, the teacher's logits come from the cache) and a list of
+variants, each a student (``StudentConfig`` fields) and a distillation
+(``DistillConfig`` fields). Every variant is trained with its labels-only twin
+(same initial student, labeled examples, epochs and schedule), so each row
+shows what distillation buys. Accuracy is the float Keras student's on the
+eval split, the last epoch's (no model is picked on the eval split).
+
+Finished variants are kept in ``--work`` and skipped on a rerun, so an
+interrupted sweep resumes. Writes ``<results>/<name>.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kdedge.bench import machine_info  # noqa: E402
+from kdedge.distill import DistillConfig, run_distill  # noqa: E402
+from kdedge.io import read_json, write_bytes, write_json, write_text  # noqa: E402
+from kdedge.student import StudentConfig, run_student  # noqa: E402
+
+
+def digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_variant(variant: dict, run: Path, data: Path, work: Path, base: dict) -> dict:
+    scfg = StudentConfig(**{**base.get("student", {}), **variant.get("student", {})})
+    dcfg = DistillConfig(**{**base.get("distill", {}), **variant.get("distill", {})})
+    student_dir = work / "students" / digest([dataclasses.asdict(scfg), str(data)])
+    if not (student_dir / "config.json").exists():
+        run_student(data, student_dir, scfg, run / "teacher")
+    out = work / "variants" / digest([dataclasses.asdict(scfg), dataclasses.asdict(dcfg), str(data)])
+    if not (out / "config.json").exists():
+        run_distill(data, run / "teacher", student_dir, out, dcfg)
+    m = read_json(out / "metrics.json")
+    history = read_json(out / "history.json")
+    return {"name": variant["name"], "student": dataclasses.asdict(scfg), "distill": dataclasses.asdict(dcfg),
+            "params": read_json(student_dir / "config.json")["params"],
+            "accuracy": m["eval_accuracy"], "labels_only_accuracy": m.get("baseline_eval_accuracy"),
+            "gain": m.get("gain_over_baseline"), "agreement_with_teacher": m["agreement_with_teacher"],
+            "teacher_accuracy": m["teacher_eval_accuracy"], "transfer_examples": m["transfer_examples"],
+            "distill_seconds": m["distill_seconds"],
+            "epoch_accuracy": [r.get("eval_accuracy") for r in history]}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True)
+    p.add_argument("--work", default=None, help="scratch folder (default runs/sweeps/<config name>)")
+    p.add_argument("--results", default=None, help="default benchmarks/results/<dataset>")
+    p.add_argument("--only", default=None, help="comma-separated variant names to run")
+    args = p.parse_args()
+    config = json.loads(Path(args.config).read_text())
+    name = Path(args.config).stem
+    run = Path(config["run"])
+    data = Path(config.get("data", run / "data"))
+    dataset = read_json(run / "config.json")["data"]["dataset"]
+    work = Path(args.work or ROOT / "runs" / "sweeps" / name)
+    results = Path(args.results or ROOT / "benchmarks" / "results" / dataset)
+    only = set(args.only.split(",")) if args.only else None
+    rows = []
+    for variant in config["variants"]:
+        if only and variant["name"] not in only:
+            continue
+        t0 = time.perf_counter()
+        rows.append(run_variant(variant, run, data, work, config.get("base", {})))
+        r = rows[-1]
+        print(f"{r['name']}: {r['accuracy']:.4f} (labels-only {r['labels_only_accuracy']}) "
+              f"in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    report = {"command": "python benchmarks/distill_sweep.py " + shlex.join(sys.argv[1:]),
+              "config": config, "machine": machine_info(), "data": str(data),
+              "stats": read_json(data / "stats.json"), "rows": rows}
+    write_json(results / f"{name}.json", report)
+    write_text(results / f"{name}.md", render(report))
+    plot(report, results / f"{name}.png")
+    print(render(report))
+    return 0
+
+
+def render(r: dict) -> str:
+    m = r["machine"]
+    st = r["stats"]
+    parts = ", ".join(f"{k} {st[k]['examples']}" for k in ("train", "unlabeled", "eval") if k in st)
+    teacher = r["rows"][0]["teacher_accuracy"] if r["rows"] else None
+    out = [f"# Distillation sweep: {Path(r['command'].split()[-1]).stem}", "", "```", r["command"], "```", "",
+           f"- Data: `{r['data']}` ({parts}); teacher `{r['config']['run']}/teacher`, "
+           f"its eval accuracy {teacher:.2%}." if teacher is not None else "",
+           "- Accuracy: the float Keras student on the eval split after the last epoch; `labels-only`: the same "
+           "initial student trained on the gold labels alone, same epochs and schedule.",
+           f"- Machine: {m['cpu']}, {m['cores']} cores; commit {m['git_commit']}; {m['date']}.", "",
+           "| variant | arch | params | loss | accuracy | labels-only | gain | agreement w/ teacher "
+           "| per-epoch accuracy | distill s |", "|---|---|---:|---|---:|---:|---:|---:|---|---:|"]
+    for row in r["rows"]:
+        d = row["distill"]
+        loss = (f"{d['soft_loss']} w_soft {d['w_soft']:g}, hard {d['w_hard']:g}, gold {d['w_gold']:g}"
+                + (f", T {d['temperature']:g}" if d["soft_loss"] == "kl" else "")
+                + (f", soft→{d['soft_end']:g}" if d.get("soft_end") is not None else "")
+                + (f", aug ×{d['augment_copies']}" if d.get("augment_copies") else ""))
+        lo = row["labels_only_accuracy"]
+        gain = "-" if row["gain"] is None else f"{100 * row['gain']:+.1f} pts"
+        out.append(f"| {row['name']} | {row['student']['arch']} | {row['params']:,} | {loss} | "
+                   f"{row['accuracy']:.2%} | {'-' if lo is None else f'{lo:.2%}'} | "
+                   f"{gain} | "
+                   f"{row['agreement_with_teacher']:.2%} | "
+                   f"{' '.join(f'{a:.3f}' for a in row['epoch_accuracy'] if a is not None)} | "
+                   f"{row['distill_seconds']:.0f} |")
+    out += ["", f"![accuracy per variant]({Path(r['command'].split()[-1]).stem}.png)"]
+    return "\n".join(line for line in out if line is not None) + "\n"
+
+
+def plot(r: dict, path: Path) -> None:
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = r["rows"]
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.6))
+    y = np.arange(len(rows))
+    ax.barh(y + 0.2, [100 * x["accuracy"] for x in rows], height=0.4, label="distilled", color="C0")
+    ax.barh(y - 0.2, [100 * (x["labels_only_accuracy"] or 0) for x in rows], height=0.4,
+            label="labels-only twin", color="C7")
+    ax.axvline(100 * rows[0]["teacher_accuracy"], color="C3", ls="--", label="teacher")
+    ax.set_yticks(y, [x["name"] for x in rows], fontsize=8)
+    lo = min(100 * min(x["accuracy"], x["labels_only_accuracy"] or 1) for x in rows)
+    ax.set_xlim(max(lo - 3, 0), 100 * max(rows[0]["teacher_accuracy"], max(x["accuracy"] for x in rows)) + 1.5)
+    ax.set_xlabel("eval accuracy, % (float Keras student, last epoch)")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    write_bytes(path, buf.getvalue())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
