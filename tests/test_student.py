@@ -3,7 +3,18 @@ import pytest
 
 from converters import keras_to_tflite
 from kdedge.runtime import TFLiteModel
+from kdedge.errors import ConfigError
 from kdedge.student import ARCHS, StudentConfig, build_student, load_student, masked_mean_layer, save_student
+
+
+def _tiny(arch, max_len=12, **kw):
+    return StudentConfig(arch=arch, max_len=max_len, embed_dim=8, filters=4, hidden=8, lstm_units=8, layers=2,
+                         heads=2, ff_dim=16, **kw)
+
+
+def _op_names(content: bytes) -> list[str]:
+    lite = TFLiteModel(content=content)
+    return [d["op_name"] for d in lite.interpreter._get_ops_details()]
 
 
 def _ids(n=16, max_len=12, vocab=50, seed=0):
@@ -16,8 +27,7 @@ def _ids(n=16, max_len=12, vocab=50, seed=0):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_student_saves_loads_safely_and_exports_to_builtin_tflite(arch, tmp_path):
-    cfg = StudentConfig(arch=arch, max_len=12, embed_dim=8, filters=4, hidden=8)
-    model = build_student(cfg, vocab_size=50)
+    model = build_student(_tiny(arch), vocab_size=50)
     ids = _ids()
     keras_out = model(ids, training=False).numpy()
     save_student(model, tmp_path / "s.keras")
@@ -26,8 +36,106 @@ def test_student_saves_loads_safely_and_exports_to_builtin_tflite(arch, tmp_path
     # Builtin ops only (the converter is told so; a Flex op would fail conversion).
     lite = TFLiteModel(content=keras_to_tflite(model, "float32"))
     assert lite.input_shape() == (1, 12)
+    # One interpreter, rows in turn: also catches state (e.g. an LSTM's) carried from one invoke to the next.
     out = np.concatenate([lite({"input_ids": r[None]}) for r in ids])
     np.testing.assert_allclose(out, keras_out, atol=1e-4)
+
+
+def test_bilstm_lowers_to_fused_lstm_ops():
+    ops = _op_names(keras_to_tflite(build_student(_tiny("bilstm"), vocab_size=50), "float32"))
+    assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 2
+    assert "WHILE" not in ops
+
+
+def _synthetic_task(n, seed, max_len=12, vocab=20):
+    """Rows of ids; the label is whether token 2 or 3 occurs."""
+    ids = _ids(n, max_len, vocab, seed)
+    return ids, np.isin(ids, [2, 3]).any(axis=1).astype(np.int32)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_student_int8_export_agrees_with_keras(arch):
+    import tensorflow as tf
+    model = build_student(_tiny(arch), vocab_size=20)
+    x, y = _synthetic_task(256, seed=1)
+    optimizer = tf.keras.optimizers.Adam(1e-2)
+
+    @tf.function
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            logits = model(xb, training=True)
+            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+
+    for _ in range(6):  # a few epochs, so the logits have margins worth comparing
+        for i in range(0, len(x), 32):
+            step(x[i:i + 32], y[i:i + 32])
+    check, _ = _synthetic_task(64, seed=2)
+    keras_out = model(check, training=False).numpy()
+
+    def representative():
+        for row in x[:64]:
+            yield [row[None]]
+
+    content = keras_to_tflite(model, "int8", representative)
+    lite = TFLiteModel(content=content)
+    assert lite.inputs[next(iter(lite.inputs))]["dtype"] == np.int32
+    out = np.concatenate([lite({"input_ids": r[None]}) for r in check])
+    assert (out.argmax(1) == keras_out.argmax(1)).mean() >= 0.9
+    np.testing.assert_array_equal(lite({"input_ids": check[:1]}), out[:1])  # nothing carried between invokes
+    if arch == "bilstm":
+        _assert_lstm_state_scale_matches_output(lite)
+
+
+def _assert_lstm_state_scale_matches_output(lite):
+    """The int8 LSTM kernel writes h with its state tensor's scale and copies it to the output as is."""
+    tensors = {t["index"]: t for t in lite.interpreter.get_tensor_details()}
+    lstms = [op for op in lite.interpreter._get_ops_details() if op["op_name"] == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
+    assert len(lstms) == 2
+    for op in lstms:
+        state, output = tensors[op["inputs"][18]], tensors[op["outputs"][0]]
+        assert state["dtype"] == output["dtype"] == np.int8
+        assert state["quantization"] == output["quantization"]
+
+
+def _same_weights(src, dst):
+    """Copy ``src``'s weights into ``dst`` (built for a shorter max_len: position tables are cut)."""
+    for a, b in zip(src.weights, dst.weights):
+        value = a.numpy()
+        b.assign(value[:b.shape[0]] if a.shape != b.shape else value)
+
+
+@pytest.mark.parametrize("arch", ["bilstm", "transformer"])
+def test_padding_does_not_leak_into_logits(arch):
+    """Logits of a sentence must not depend on how much padding follows it, nor on the padding's vector."""
+    long_model = build_student(_tiny(arch, max_len=20), vocab_size=50)
+    short_model = build_student(_tiny(arch, max_len=12), vocab_size=50)
+    _same_weights(long_model, short_model)
+    short = _ids(16, 12, seed=3)
+    long = np.concatenate([short, np.zeros((16, 8), np.int32)], axis=1)  # the same rows, 8 more pads
+    want = short_model(short, training=False).numpy()
+    np.testing.assert_allclose(long_model(long, training=False).numpy(), want, atol=1e-5)
+
+    # A different vector for the padding id changes nothing either.
+    table = long_model.get_layer("embedding")
+    pad_vector = np.random.default_rng(0).normal(0, 5, table.get_weights()[0].shape[1])
+    table.embeddings[0].assign(pad_vector.astype(np.float32))
+    np.testing.assert_allclose(long_model(long, training=False).numpy(), want, atol=1e-5)
+
+    # Control: real tokens at those positions do change the logits, far beyond the tolerance above.
+    filled = np.where(long == 0, 7, long).astype(np.int32)
+    assert np.abs(long_model(filled, training=False).numpy() - want).max() > 1e-3
+
+
+@pytest.mark.parametrize("kwargs, flag", [
+    ({"arch": "transformer", "embed_dim": 64, "heads": 3}, "--heads"),
+    ({"lstm_units": 0}, "--lstm-units"),
+    ({"layers": 0}, "--layers"),
+    ({"ff_dim": 0}, "--ff-dim"),
+])
+def test_student_config_rejects_bad_sizes(kwargs, flag):
+    with pytest.raises(ConfigError, match=flag):
+        StudentConfig(**kwargs).validate()
 
 
 def test_masked_mean_ignores_padding():
