@@ -419,15 +419,13 @@ def teacher_embeddings(teacher_dir: str | Path, vocab: list[str], dim: int, mode
     the teacher's lexical knowledge instead of learning it from ~15k words.
     [PAD] is zero, [UNK] the mean.
     """
-    from kdedge.teacher import load_teacher, predict_hidden
+    from kdedge.teacher import load_teacher, predict_hidden, word_vectors
 
     model, tok = load_teacher(Path(teacher_dir))
     if mode == "teacher-context":
         vecs = predict_hidden(model, tok, vocab[2:])
     else:
-        table = model.bert.embeddings.weight.numpy()
-        pieces = tok(vocab[2:], add_special_tokens=False)["input_ids"]
-        vecs = np.stack([table[ids].mean(axis=0) if ids else table[tok.unk_token_id] for ids in pieces])
+        vecs = word_vectors(model, tok, vocab[2:])
     centered = vecs.astype(np.float64) - vecs.mean(axis=0)
     _, _, vt = np.linalg.svd(centered, full_matrices=False)
     proj = centered @ vt[:dim].T
