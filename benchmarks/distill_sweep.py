@@ -69,7 +69,7 @@ def main() -> int:
     name = Path(args.config).stem
     run = Path(config["run"])
     data = Path(config.get("data", run / "data"))
-    dataset = read_json(run / "config.json")["data"]["dataset"]
+    dataset = read_json(data / "config.json")["dataset"]
     work = Path(args.work or ROOT / "runs" / "sweeps" / name)
     results = Path(args.results or ROOT / "benchmarks" / "results" / dataset)
     only = set(args.only.split(",")) if args.only else None

@@ -45,11 +45,12 @@ TEACHER_OPTS = [
     ("warmup", float, "Warm-up fraction of the steps."),
     ("truncation", click.Choice(["head", "head+tail", "tail"]), "Tokens kept from a text longer than max-len."),
     ("checkpoint_every", int, "Steps between resumable checkpoints."),
+    ("cache_dir", str, "Logit store for the eval split's logits (else $KDEDGE_CACHE or ~/.cache/kdedge)."),
     ("strategy", click.Choice(["default", "mirrored", "multiworker"]),
      "tf.distribute strategy: one device, all local GPUs, or workers from TF_CONFIG."),
 ]
-# In `pipeline`, teacher flags get a "teacher-" prefix; --teacher and --max-len are shared.
-PIPELINE_TEACHER_OPTS = [s for s in TEACHER_OPTS if s[0] not in ("init", "max_len")]
+# In `pipeline`, teacher flags get a "teacher-" prefix; --teacher, --max-len and --cache-dir are shared.
+PIPELINE_TEACHER_OPTS = [s for s in TEACHER_OPTS if s[0] not in ("init", "max_len", "cache_dir")]
 STUDENT_OPTS = [
     ("arch", click.Choice(["cnn", "wordavg", "bilstm", "transformer"]), "Student architecture."),
     ("vocab_size", int, "Student vocabulary size (incl. [PAD], [UNK])."),
@@ -306,7 +307,8 @@ def pipeline(out, overwrite, resume, seed, teacher_init, max_len, **kw):
     ml = {"max_len": max_len} if max_len is not None else {}
     init = {"init": teacher_init} if teacher_init is not None else {}
     data = build(DataConfig, kw, DATA_OPTS, seed=seed)
-    teacher_fixed = {**dataset_defaults(data.dataset, "teacher"), **ml, **init}
+    cache = {"cache_dir": kw["cache_dir"]} if kw.get("cache_dir") else {}  # --cache-dir: one store for both
+    teacher_fixed = {**dataset_defaults(data.dataset, "teacher"), **ml, **init, **cache}
     student_fixed = {**dataset_defaults(data.dataset, "student"), **ml}
     cfg = PipelineConfig(
         data=data,

@@ -45,6 +45,7 @@ class TeacherConfig:
     # start; head+tail keeps the first quarter of the budget and the end (Sun et al. 2019), where
     # reviews tend to state their verdict. See benchmarks/results/imdb/truncation.md.
     truncation: str = "head"
+    cache_dir: str | None = None  # --cache-dir: logit store that receives the eval split's logits
     strategy: str = "default"  # --strategy: default | mirrored | multiworker (TF_CONFIG); see kdedge.distribute
     seed: int = 0  # --seed
     checkpoint_every: int = 200  # --checkpoint-every: steps between resumable checkpoints
@@ -352,6 +353,11 @@ def run_teacher(data_dir: str | Path, out: str | Path, cfg: TeacherConfig) -> di
     with atomic_dir(out / "model") as tmp:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
+    # The eval logits are what distill would compute first: keep them in the logit store.
+    from kdedge.logits_cache import LogitStore, default_cache_dir, namespace, teacher_fingerprint
+    store = LogitStore(cfg.cache_dir or default_cache_dir(),
+                       namespace(teacher_fingerprint(out / "model"), cfg.max_len, cfg.truncation))
+    store.add(list(evals.texts), logits)
     write_json(out / "metrics.json", metrics)
     write_json(out / "config.json", resolved)
     shutil.rmtree(ckpt_dir, ignore_errors=True)

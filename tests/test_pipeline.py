@@ -98,6 +98,16 @@ def test_resume_skips_finished_stages(run, tiny_data_dir, tiny_teacher_init, cap
     assert (run / "bench" / "report.json").read_bytes() == before
 
 
+def test_teacher_stage_stores_its_eval_logits_for_distill(run):
+    # The teacher labeled the eval split while evaluating; distill found those rows.
+    def texts(split):
+        return {json.loads(line)["text"] for line in (run / "data" / f"{split}.jsonl").read_text().splitlines()}
+
+    metrics = json.loads((run / "distill" / "metrics.json").read_text())
+    assert metrics["transfer_parts"] == {"train": 240}
+    assert metrics["teacher_texts_labeled"] == len(texts("train") - texts("eval"))
+
+
 def test_distill_stage_alone_reuses_cached_teacher_logits(run, tmp_path):
     main(["distill", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"),
           "--student", str(run / "student"), "--out", str(tmp_path / "d"), "--epochs", "1",
