@@ -76,6 +76,7 @@ def main() -> int:
     p.add_argument("--teacher", default=None, help="a fine-tuned IMDB `kdedge teacher` folder")
     p.add_argument("--examples", type=int, default=2000, help="test reviews for the accuracy part")
     p.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "imdb"))
+    p.add_argument("--note", default=None, help="a line for the report (e.g. what else ran on the machine)")
     args = p.parse_args()
     results = Path(args.results)
     old = read_json(results / "truncation.json") if (results / "truncation.json").exists() else {}
@@ -89,6 +90,7 @@ def main() -> int:
                           **{f"p{q}": float(np.percentile(lengths, q)) for q in (50, 75, 90, 95, 99)},
                           "truncated_share": {str(n): float((lengths > n).mean()) for n in LENGTHS}},
               "cost": old.get("cost") if args.teacher else None,
+              "note": args.note if args.note is not None else (old.get("note") if args.teacher else None),
               "accuracy": None}
     if report["cost"] is None:
         report["cost"] = {str(n): {"train_step_s_batch32": step_seconds(model, n, 32, train=True),
@@ -119,7 +121,8 @@ def main() -> int:
 def render(r: dict) -> str:
     m, ln = r["machine"], r["lengths"]
     out = ["# IMDB: teacher max length and truncation", "", "```", r["command"], "```", "",
-           f"Machine: {m['cpu']}, {m['cores']} cores; TensorFlow {m['tensorflow']}; commit {m['git_commit']}.", "",
+           f"Machine: {m['cpu']}, {m['cores']} cores; TensorFlow {m['tensorflow']}; commit {m['git_commit']}.",
+           *([f"Note: {r['note']}"] if r.get("note") else []), "",
            f"WordPiece tokens per IMDB train review ({ln['reviews']} reviews): mean {ln['mean']:.0f}, "
            f"p50 {ln['p50']:.0f}, p75 {ln['p75']:.0f}, p90 {ln['p90']:.0f}, p95 {ln['p95']:.0f}, p99 {ln['p99']:.0f}.",
            "", "| max len | reviews cut | train step, batch 32 (s) | 1 epoch of 25k (min) "

@@ -270,7 +270,9 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         gold = labels >= 0
         baseline = load_student(student_dir / "student.keras")
         base_cfg = dataclasses.replace(cfg, w_soft=0.0, w_hard=0.0, w_gold=1.0, soft_end=None)
-        history_base = train_student(baseline, ids[gold], np.zeros_like(z_train[gold]), labels[gold], base_cfg,
+        # The teacher's logits go in with weight 0: the soft/hard columns of its history then show
+        # how far the twin is from the teacher, without training on them.
+        history_base = train_student(baseline, ids[gold], z_train[gold], labels[gold], base_cfg,
                                      eval_ids[labeled], eval_labels[labeled], desc="baseline")
         z_base = predict(baseline, eval_ids)
 
