@@ -136,6 +136,8 @@ def render(r: dict) -> str:
                 f"{a['trained_with']}) on {a['examples']} seeded test reviews:", "",
                 "| reads | accuracy |", "|---|---:|"]
         out += [f"| {k} | {v:.2%} |" for k, v in a["by_truncation"].items()]
+        out += ["", f"The teacher was fine-tuned reading {a['trained_with']}, which favours that row; a review's "
+                "verdict tends to sit at its end, which is why reading only the head costs the most."]
     return "\n".join(out) + "\n"
 
 
