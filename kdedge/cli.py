@@ -287,6 +287,29 @@ def bench(export_dir, data_dir, out, overwrite, seed, **kw):
     click.echo((out / "report.md").read_text())
 
 
+def pipeline_config(seed: int = 0, teacher_init: str | None = None, max_len: int | None = None, **kw):
+    """The PipelineConfig for `kdedge pipeline`'s flags (``kw``: flag values, None where unset).
+
+    Per-dataset settings (:data:`kdedge.pipeline.DATASET_DEFAULTS`) apply under the flags given.
+    """
+    from kdedge.pipeline import PipelineConfig, dataset_defaults
+    ml = {"max_len": max_len} if max_len is not None else {}
+    init = {"init": teacher_init} if teacher_init is not None else {}
+    dataset = kw.get("dataset") or DataConfig.dataset
+    data = build(DataConfig, kw, DATA_OPTS, seed=seed, **dataset_defaults(dataset, "data"))
+    cache = {"cache_dir": kw["cache_dir"]} if kw.get("cache_dir") else {}  # --cache-dir: one store for both
+    teacher_fixed = {**dataset_defaults(data.dataset, "teacher"), **ml, **init, **cache}
+    student_fixed = {**dataset_defaults(data.dataset, "student"), **ml}
+    return PipelineConfig(
+        data=data,
+        teacher=build(TeacherConfig, kw, PIPELINE_TEACHER_OPTS, "teacher-", seed=seed, **teacher_fixed),
+        student=build(StudentConfig, kw, STUDENT_OPTS, seed=seed, **student_fixed),
+        distill=build(DistillConfig, kw, DISTILL_OPTS, seed=seed),
+        export=build(ExportConfig, kw, EXPORT_OPTS, seed=seed),
+        bench=build(BenchConfig, kw, BENCH_OPTS, seed=seed),
+    )
+
+
 @cli.command()
 @options(DataConfig, DATA_OPTS)
 @click.option("--teacher", "teacher_init", help=f"Teacher init folder. [default: {TeacherConfig.init}]")
@@ -303,21 +326,8 @@ def bench(export_dir, data_dir, out, overwrite, seed, **kw):
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (same settings).")
 def pipeline(out, overwrite, resume, seed, teacher_init, max_len, **kw):
     """Run data -> teacher -> student -> distill -> export -> bench into --out."""
-    from kdedge.pipeline import PipelineConfig, dataset_defaults, run_pipeline
-    ml = {"max_len": max_len} if max_len is not None else {}
-    init = {"init": teacher_init} if teacher_init is not None else {}
-    data = build(DataConfig, kw, DATA_OPTS, seed=seed)
-    cache = {"cache_dir": kw["cache_dir"]} if kw.get("cache_dir") else {}  # --cache-dir: one store for both
-    teacher_fixed = {**dataset_defaults(data.dataset, "teacher"), **ml, **init, **cache}
-    student_fixed = {**dataset_defaults(data.dataset, "student"), **ml}
-    cfg = PipelineConfig(
-        data=data,
-        teacher=build(TeacherConfig, kw, PIPELINE_TEACHER_OPTS, "teacher-", seed=seed, **teacher_fixed),
-        student=build(StudentConfig, kw, STUDENT_OPTS, seed=seed, **student_fixed),
-        distill=build(DistillConfig, kw, DISTILL_OPTS, seed=seed),
-        export=build(ExportConfig, kw, EXPORT_OPTS, seed=seed),
-        bench=build(BenchConfig, kw, BENCH_OPTS, seed=seed),
-    )
+    from kdedge.pipeline import run_pipeline
+    cfg = pipeline_config(seed, teacher_init, max_len, **kw)
     report = run_pipeline(out, cfg, overwrite=overwrite, resume=resume)
     for r in report["models"]:
         click.echo(f"{r['name']:18s} {r['bytes'] / 1e6:8.3f} MB  acc {r['accuracy']:.4f}  "

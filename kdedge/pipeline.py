@@ -38,7 +38,8 @@ STAGES = ("data", "teacher", "student", "distill", "export", "bench")
 # benchmarks/results/imdb/truncation.md), while the student, whose cost hardly
 # grows with length, reads 400 words and a larger vocabulary.
 DATASET_DEFAULTS = {
-    "imdb": {"teacher": {"max_len": 128, "truncation": "head+tail"},
+    "imdb": {"data": {"max_unlabeled": 25000},  # half of train/unsup: labeling 25k reviews costs ~10 min
+             "teacher": {"max_len": 128, "truncation": "head+tail"},
              "student": {"max_len": 400, "vocab_size": 30000}},
 }
 

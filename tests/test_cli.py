@@ -50,3 +50,16 @@ def test_stage_reading_a_missing_previous_stage_says_which_command_makes_it(tmp_
     assert r.returncode == 2
     assert "kdedge data" in r.stderr and "train.jsonl" in r.stderr
     assert not (tmp_path / "t").exists()
+
+
+def test_pipeline_applies_dataset_defaults_under_explicit_flags():
+    from kdedge.cli import pipeline_config
+
+    cfg = pipeline_config(dataset="imdb")
+    assert (cfg.teacher.max_len, cfg.teacher.truncation, cfg.student.max_len) == (128, "head+tail", 400)
+    assert cfg.data.max_unlabeled == 25000 and cfg.student.vocab_size == 30000
+    cfg = pipeline_config(max_len=256, dataset="imdb", **{"teacher_truncation": "tail"})
+    assert (cfg.teacher.max_len, cfg.teacher.truncation, cfg.student.max_len) == (256, "tail", 256)
+    cfg = pipeline_config(dataset="sst2", cache_dir="/tmp/c")
+    assert (cfg.teacher.max_len, cfg.teacher.truncation, cfg.student.max_len) == (64, "head", 64)
+    assert cfg.teacher.cache_dir == cfg.distill.cache_dir == "/tmp/c"
