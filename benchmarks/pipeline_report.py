@@ -89,7 +89,8 @@ def render(report: dict, results: Path) -> None:
     write_json(results / "report.json", report)
     md = render_markdown(report)
     if report["targets"]:
-        md += "\n## Targets (foundation issue)\n\n| target | measured | met |\n|---|---:|:---:|\n"
+        md += f"\n## Targets ({report.get('targets_of', 'foundation issue')})\n\n| target | measured | met |\n"
+        md += "|---|---:|:---:|\n"
         md += "".join(f"| {c['target']} | {c['shown']} | {'yes' if c['met'] else 'NO'} |\n" for c in report["targets"])
     write_text(results / "report.md", md)
     print(md)
