@@ -146,7 +146,8 @@ def tokenize(tokenizer, texts: list[str], max_len: int, truncation: str = "head"
                         return_attention_mask=False, return_token_type_ids=False)
         return enc["input_ids"]
     enc = tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False,
-                    return_attention_mask=False, return_token_type_ids=False)
+                    return_attention_mask=False, return_token_type_ids=False,
+                    verbose=False)  # the whole text is tokenized on purpose; no length warning
     budget = max_len - 2
     head = budget // 4 if truncation == "head+tail" else 0
     out = []
