@@ -69,7 +69,8 @@ DISTILL_OPTS = [
     ("w_soft", float, "Weight of the soft term, in [0, 1]."),
     ("w_hard", float, "Weight of cross entropy against the teacher's argmax, in [0, 1]."),
     ("w_gold", float, "Weight of cross entropy against gold labels (labeled examples), in [0, 1]."),
-    ("soft_end", float, "Move the soft weight linearly to this by the last step; the gold weight takes the rest."),
+    ("soft_end", float, "Move the soft weight linearly to this by the last step; the gold weight takes the rest "
+                        "(equal to --w-soft: constant weights)."),
     ("temperature", float, "Distillation temperature T > 0."),
     ("epochs", int, "Student training epochs."),
     ("batch_size", int, "Student batch size."),
