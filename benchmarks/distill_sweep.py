@@ -98,9 +98,10 @@ def main() -> int:
         r = rows[-1]
         print(f"{r['name']}: {r['accuracy']:.4f} (labels-only {r['labels_only_accuracy']}) "
               f"in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    report = {"command": "python benchmarks/distill_sweep.py " + shlex.join(sys.argv[1:]),
+    report = {"name": name, "command": "python benchmarks/distill_sweep.py " + shlex.join(sys.argv[1:]),
               "config": config, "machine": machine_info(), "data": str(data),
-              "stats": read_json(data / "stats.json"), "rows": rows}
+              "stats": read_json(data / "stats.json"), "rows": rows,
+              "not_run": [v["name"] for v in config["variants"] if only and v["name"] not in only]}
     write_json(results / f"{name}.json", report)
     write_text(results / f"{name}.md", render(report))
     plot(report, results / f"{name}.png")
@@ -113,12 +114,14 @@ def render(r: dict) -> str:
     st = r["stats"]
     parts = ", ".join(f"{k} {st[k]['examples']}" for k in ("train", "unlabeled", "eval") if k in st)
     teacher = r["rows"][0]["teacher_accuracy"] if r["rows"] else None
-    out = [f"# Distillation sweep: {Path(r['command'].split()[-1]).stem}", "", "```", r["command"], "```", "",
+    out = [f"# Distillation sweep: {r['name']}", "", "```", r["command"], "```", "",
            f"- Data: `{r['data']}` ({parts}); teacher `{r['config']['run']}/teacher`, "
            f"its eval accuracy {teacher:.2%}." if teacher is not None else "",
            "- Accuracy: the float Keras student on the eval split after the last epoch; `labels-only`: the same "
            "initial student trained on the gold labels alone, same epochs and schedule.",
-           f"- Machine: {m['cpu']}, {m['cores']} cores; commit {m['git_commit']}; {m['date']}.", "",
+           f"- Machine: {m['cpu']}, {m['cores']} cores; commit {m['git_commit']}; {m['date']}. `distill s` is the "
+           "distill stage's wall time for the student alone; sweeps ran beside other jobs, so these are upper "
+           "bounds (the SST-2 report times the default alone).", "",
            "| variant | arch | params | loss | accuracy | labels-only | gain | agreement w/ teacher "
            "| per-epoch accuracy | distill s |", "|---|---|---:|---|---:|---:|---:|---:|---|---:|"]
     for row in r["rows"]:
@@ -135,7 +138,9 @@ def render(r: dict) -> str:
                    f"{row['agreement_with_teacher']:.2%} | "
                    f"{' '.join(f'{a:.3f}' for a in row['epoch_accuracy'] if a is not None)} | "
                    f"{row['distill_seconds']:.0f} |")
-    out += ["", f"![accuracy per variant]({Path(r['command'].split()[-1]).stem}.png)"]
+    if r.get("not_run"):
+        out += ["", f"Not run for this report (in the config, left out with `--only`): {', '.join(r['not_run'])}."]
+    out += ["", f"![accuracy per variant]({r['name']}.png)"]
     return "\n".join(line for line in out if line is not None) + "\n"
 
 
