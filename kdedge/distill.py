@@ -120,8 +120,10 @@ class CachedTeacher:
         """``(logits, number of texts the teacher had to label)`` for ``texts``."""
         from kdedge.teacher import load_teacher, predict_logits
 
-        todo = len(self.store.missing(texts))
-        bar = progress(total=todo, desc=desc, unit="text", disable=None if todo else True)
+        bars = []
+
+        def on_start(todo):
+            bars.append(progress(total=todo, desc=desc, unit="text", disable=None if todo else True))
 
         def compute(chunk):
             if self._loaded is None:
@@ -134,14 +136,16 @@ class CachedTeacher:
                                   strategy=strategy)
 
         def on_shard(done, total):
+            bar = bars[0]
             bar.update(done - bar.n)
             if bar.disable:  # off a terminal: one line per shard, so a log shows the job moving
                 print(f"{desc}: {done}/{total} labeled", file=sys.stderr)
 
         try:
-            return self.store.label(texts, compute, on_shard=on_shard)
+            return self.store.label(texts, compute, on_shard=on_shard, on_start=on_start)
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
 
 
 def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np.ndarray,

@@ -73,15 +73,15 @@ class LogitStore:
                         self._rows[key.tobytes()] = row
         return self._rows
 
-    def __len__(self) -> int:
-        return len(self._load())
-
     def missing(self, texts: list[str]) -> list[int]:
         """Indices of the first occurrence of each text the store has no row for."""
+        return self._missing(text_keys(texts))
+
+    def _missing(self, keys: np.ndarray) -> list[int]:
         rows = self._load()
         seen = set()
         out = []
-        for i, key in enumerate(text_keys(texts)):
+        for i, key in enumerate(keys):
             k = key.tobytes()
             if k not in rows and k not in seen:
                 seen.add(k)
@@ -100,24 +100,23 @@ class LogitStore:
         for key, row in zip(keys, logits):
             rows[key.tobytes()] = row
 
-    def get(self, texts: list[str]) -> np.ndarray:
-        """Rows for ``texts`` in order; every text must be in the store."""
-        rows = self._load()
-        return np.stack([rows[k.tobytes()] for k in text_keys(texts)]).astype(np.float32)
-
     def label(self, texts: list[str], compute: Callable[[list[str]], np.ndarray],
-              shard_size: int = SHARD_SIZE, on_shard: Callable[[int, int], None] | None = None
-              ) -> tuple[np.ndarray, int]:
+              shard_size: int = SHARD_SIZE, on_shard: Callable[[int, int], None] | None = None,
+              on_start: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
         """Logits for ``texts``, computing only the missing ones, a shard at a time.
 
         Args:
             compute: ``texts -> float [len(texts), classes]`` (the teacher).
             on_shard: called with ``(labeled_so_far, to_label)`` after each shard.
+            on_start: called once with the number of texts to label, before any is.
 
         Returns:
             ``(logits [len(texts), classes], number of texts computed)``.
         """
-        todo = self.missing(texts)
+        keys = text_keys(texts)  # hashed once: lookups and the final gather share them
+        todo = self._missing(keys)
+        if on_start is not None:
+            on_start(len(todo))
         for start in range(0, len(todo), shard_size):
             chunk = [texts[i] for i in todo[start:start + shard_size]]
             self.add(chunk, compute(chunk))
@@ -125,4 +124,5 @@ class LogitStore:
                 on_shard(min(start + shard_size, len(todo)), len(todo))
         if not texts:
             return np.zeros((0, 0), dtype=np.float32), 0
-        return self.get(texts), len(todo)
+        rows = self._load()
+        return np.stack([rows[k.tobytes()] for k in keys]).astype(np.float32), len(todo)
