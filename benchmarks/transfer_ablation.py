@@ -76,7 +76,8 @@ def main() -> int:
         metrics = run_distill(data, run / "teacher", folder / "student", folder / "distill", distill_cfg)
         run_export(folder / "distill", None, data, folder / "export",
                    ExportConfig(modes=("int8",), teacher=False))
-        report = run_bench(folder / "export", data, folder / "bench", BenchConfig(runs=200))
+        report = run_bench(folder / "export", data, folder / "bench",
+                           BenchConfig(threads=(1,), xnnpack=("on",), lengths=()))
         int8 = report["models"][0]
         rows.append({"variant": name, "transfer_examples": metrics["transfer_examples"],
                      "keras_float_accuracy": metrics["eval_accuracy"],

@@ -23,77 +23,88 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import gzip
 import os
 import platform
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
-from kdedge.progress import progress
 
 from kdedge.errors import ConfigError
 from kdedge.io import read_json, require_files, write_json, write_text
-from kdedge.metrics import classification_metrics, latency_summary
+from kdedge.latency import TimingPlan, as_feeds, input_sets, model_feeds, probe, time_invocations
+from kdedge.metrics import classification_metrics
+from kdedge.progress import progress
 
-SCHEMA = "kdedge-bench/2"
+SCHEMA = "kdedge-bench/3"
+LATENCY_KEYS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "ci95_ms", "ci_rel",
+                "runs", "converged", "timing_s", "warmup")
+PROBE_KEYS = ("load_ms", "first_inference_ms", "baseline_rss_mb", "peak_rss_mb", "model_rss_mb")
 ECE_BINS = 15  # equal-width confidence bins of the expected calibration error
 FLOAT_STUDENT = "student_float32"  # the row retention_vs_float_student is relative to
 
 
 @dataclasses.dataclass
 class BenchConfig:
-    """Settings of the bench stage; each field is a ``kdedge bench`` flag."""
+    """Settings of the bench stage; each field is a ``kdedge bench`` flag.
 
-    runs: int = 300  # --runs: timed single-example calls per model (>= 200 for a stable p99)
+    Latency is measured for every (threads, XNNPACK, inputs) cell of the grid;
+    the first cell (``threads[0]``, ``xnnpack[0]``, eval inputs) is each row's headline ``latency``.
+    """
+
+    threads: tuple = (1, 2, 4)  # --threads: interpreter thread counts (1 is what an app usually gets)
+    xnnpack: tuple = ("on", "off")  # --xnnpack: with LiteRT's default XNNPACK delegate, and without
+    lengths: tuple = (16, "max")  # --lengths: fixed token counts timed besides eval texts; "max" = max_len
     warmup: int = 20  # --warmup: untimed calls first (allocations, caches, XNNPACK packing)
-    threads: int = 1  # --threads: interpreter threads; 1 is what a phone app usually gets
+    min_runs: int = 200  # --min-runs: timed calls at least per cell (a p99 from fewer is a guess)
+    target_ci: float = 0.02  # --target-ci: time until the median's 95% CI is within ±2% ...
+    time_cap: float = 5.0  # --time-cap: ... or this many seconds per cell (then flagged unconverged)
+    probe: bool = True  # --probe: load time, first inference and peak RSS in a fresh process per cell
     max_eval: int | None = None  # --max-eval: cap eval examples (IMDB teacher runs are long)
     seed: int = 0  # --seed
 
+    def __post_init__(self):
+        self.threads = tuple(_ints(self.threads, "--threads"))
+        self.xnnpack = tuple(str(x).strip().lower() for x in _items(self.xnnpack))
+        self.lengths = tuple("max" if str(x).strip() == "max" else _ints([x], "--lengths")[0]
+                             for x in _items(self.lengths))
+
     def validate(self) -> None:
-        if self.runs < 1:
-            raise ConfigError(f"--runs must be >= 1, got {self.runs}")
-        if self.warmup < 0:
-            raise ConfigError(f"--warmup must be >= 0, got {self.warmup}")
-        if self.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {self.threads}")
+        if not self.threads or min(self.threads) < 1:
+            raise ConfigError(f"--threads must be a list of counts >= 1, got {self.threads}")
+        if not self.xnnpack or any(x not in ("on", "off") for x in self.xnnpack):
+            raise ConfigError(f"--xnnpack must be on, off or on,off; got {','.join(self.xnnpack)}")
+        if any(x != "max" and x < 1 for x in self.lengths):
+            raise ConfigError(f"--lengths must be token counts >= 1 or max, got {self.lengths}")
+        self.timing_plan().validate()
         if self.max_eval is not None and self.max_eval < 1:
             raise ConfigError(f"--max-eval must be >= 1, got {self.max_eval}")
 
+    def timing_plan(self) -> TimingPlan:
+        return TimingPlan(warmup=self.warmup, min_runs=self.min_runs, target_rel=self.target_ci,
+                          time_cap_s=self.time_cap)
 
-def model_feeds(export_dir: Path, entry: dict, texts: list[str], max_len: int) -> list[dict[str, np.ndarray]]:
-    """One input dict per text, tokenized the way the model's app would."""
-    if entry["kind"] == "teacher":
-        from transformers import BertTokenizerFast
-
-        from kdedge.teacher import tokenize
-        tok = BertTokenizerFast.from_pretrained(str(export_dir / entry["tokenizer"]))
-        ids = np.zeros((len(texts), entry["max_len"]), dtype=np.int32)
-        for i, row in enumerate(tokenize(tok, texts, entry["max_len"], entry.get("truncation", "head"))):
-            ids[i, :len(row)] = row
-        mask = (ids != 0).astype(np.int32)
-        return [{"input_ids": ids[i:i + 1], "attention_mask": mask[i:i + 1]} for i in range(len(texts))]
-    from kdedge.tokenizer import WordTokenizer
-    ids = WordTokenizer.load(export_dir / entry["tokenizer"]).encode(texts)
-    return [{"input_ids": ids[i:i + 1]} for i in range(len(texts))]
+    def cells(self) -> list[tuple[int, bool]]:
+        """(threads, xnnpack) pairs in report order; the first is the headline."""
+        return [(t, x == "on") for t in self.threads for x in self.xnnpack]
 
 
-def measure_latency(model, feeds: list[dict], runs: int, warmup: int) -> dict:
-    """Time ``runs`` single invocations (inputs set outside the timed region)."""
-    for i in range(warmup):
-        model(feeds[i % len(feeds)])
-    times = np.empty(runs)
-    for i in range(runs):
-        model.set_inputs(feeds[i % len(feeds)])
-        t0 = time.perf_counter()
-        model.invoke()
-        times[i] = time.perf_counter() - t0
-        model.output_value()
-    return latency_summary(times)
+def _items(value) -> list:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
 
 
-def machine_info() -> dict:
+def _ints(value, flag: str) -> list[int]:
+    try:
+        return [int(v) for v in _items(value)]
+    except ValueError:
+        raise ConfigError(f"{flag} must be comma-separated integers, got {value!r}") from None
+
+
+def machine_info(threads: tuple = ()) -> dict:
+    """The manifest of the machine and software a report was measured with."""
     import ai_edge_litert
     import tensorflow as tf
     cpu = platform.processor()
@@ -104,20 +115,29 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
+    commit, dirty = None, None
     try:
+        here = Path(__file__).parent
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
+                                cwd=here, timeout=5).stdout.strip() or None
+        if commit:
+            dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                        capture_output=True, text=True, cwd=here, timeout=5).stdout.strip())
     except (OSError, subprocess.TimeoutExpired):
-        commit = None
+        pass
     return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"),
-            "git_commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+            "numpy": np.__version__, "tensorflow": tf.__version__,
+            "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"),
+            "git_commit": commit, "git_dirty": dirty, "threads": list(threads),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
 def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg: BenchConfig,
               extra: dict | None = None) -> dict:
     """Bench stage: measure every model in ``export_dir``'s manifest; write the report to ``out``.
 
+    Per model: accuracy and the other label metrics from running the ``.tflite`` over
+    the eval split; the latency grid; the fresh-process probe; raw and gzip size.
     ``extra`` (e.g. the pipeline's stage timings) is stored under ``report["run"]``.
     """
     from kdedge.data import Split
@@ -134,31 +154,47 @@ def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg
     texts = [evals.texts[i] for i in keep]
     gold = evals.labels[keep]
     label_names = read_label_names(data_dir)
+    plan = cfg.timing_plan()
+    (head_threads, head_xnn), cells = cfg.cells()[0], cfg.cells()
 
     rows = []
     logits_of = {}
     for entry in manifest["models"]:
         path = export_dir / entry["file"]
+        content = path.read_bytes()
+        model = TFLiteModel(path, num_threads=head_threads, xnnpack=head_xnn)
         feeds = model_feeds(export_dir, entry, texts, manifest["max_len"])
-        t0 = time.perf_counter()
-        model = TFLiteModel(path, num_threads=cfg.threads)
-        load_ms = (time.perf_counter() - t0) * 1000
-        logits = np.concatenate([model(f) for f in progress(feeds, desc=f"eval {entry['name']}", unit="ex",
-                                                        leave=False)])
-        logits_of[entry["name"]] = logits
+        logits_of[entry["name"]] = np.concatenate(
+            [model(f) for f in progress(feeds, desc=f"eval {entry['name']}", unit="ex", leave=False)])
+        del model
+        sets = input_sets(export_dir, entry, texts, manifest["max_len"], cfg.lengths, seed=cfg.seed)
+        grid = []
+        for threads, xnn in progress(cells, desc=f"time {entry['name']}", unit="cell", leave=False):
+            model = TFLiteModel(path, num_threads=threads, xnnpack=xnn)
+            cold = probe(path, sets["eval"], threads, xnn) if cfg.probe else {}
+            for name, arrays in sets.items():
+                grid.append({"threads": threads, "xnnpack": xnn, "inputs": name,
+                             **time_invocations(model, as_feeds(arrays), plan),
+                             **({k: cold[k] for k in PROBE_KEYS} if cold and name == "eval" else {})})
+            del model
+        head = grid[0]
         rows.append({"name": entry["name"], "kind": entry["kind"], "quantization": entry["quantization"],
-                     "file": entry["file"], "bytes": path.stat().st_size, "sha256": entry["sha256"],
-                     "load_ms": load_ms,
-                     "latency": measure_latency(model, feeds, cfg.runs, cfg.warmup)})
+                     "file": entry["file"], "bytes": len(content),
+                     "gzip_bytes": len(gzip.compress(content, compresslevel=9, mtime=0)),
+                     "sha256": entry["sha256"],
+                     **{k: head.get(k) for k in PROBE_KEYS},
+                     "latency": {k: head[k] for k in LATENCY_KEYS}, "latency_grid": grid})
 
     add_metrics(rows, logits_of, gold, len(label_names) if label_names else None)
-    report = {"schema": SCHEMA, "machine": machine_info(), "config": dataclasses.asdict(cfg),
+    report = {"schema": SCHEMA, "machine": machine_info(cfg.threads), "config": dataclasses.asdict(cfg),
               "eval": {"split": str(data_dir / "eval.jsonl"), "examples": int(len(gold)),
                        "label_names": label_names, "ece_bins": ECE_BINS},
+              "headline": {"threads": head_threads, "xnnpack": head_xnn, "inputs": "eval"},
               "models": rows, "run": extra or {}}
     out = Path(out)
     plot_report(report, out / "report.png")
-    report["plot"] = "report.png"
+    plot_latency_grid(report, out / "latency.png")
+    report["plots"] = ["report.png", "latency.png"]
     write_json(out / "report.json", report)
     write_text(out / "report.md", render_markdown(report))
     write_json(out / "config.json", {**dataclasses.asdict(cfg), "export": str(export_dir), "data": str(data_dir)})
@@ -210,36 +246,49 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def render_markdown(report: dict) -> str:
-    """The report as Markdown tables."""
-    m = report["machine"]
+    """The report as Markdown: the headline table, the latency grid, confusion matrices, the run."""
+    m, c = report["machine"], report["config"]
+    h = report.get("headline") or {"threads": c.get("threads"), "xnnpack": True}  # schema 1/2: one setting
+    if "min_runs" in c:
+        timing = (f"{c['warmup']} warm-up calls, then at least {c['min_runs']} timed calls, more until the median's "
+                  f"95% CI is within ±{c['target_ci']:.0%} (or {c['time_cap']:g} s per cell: marked †). Load, "
+                  "first inference and peak RSS come from a fresh process per model and thread setting.")
+    else:
+        timing = f"{c.get('warmup')} warm-up calls, then {c.get('runs')} timed calls."
     lines = ["# kdedge benchmark report", "",
              f"- Eval split: `{report['eval']['split']}` ({report['eval']['examples']} labeled examples); "
              "every quality metric comes from running each `.tflite` with LiteRT. Precision, recall and F1 "
              "are macro averages over the labels (0/0 counts as 0); ECE is the expected calibration error of "
              f"the top-1 softmax probability, {report['eval'].get('ece_bins', ECE_BINS)} equal-width bins.",
-             f"- Latency: one example per call, {report['config']['threads']} thread(s), "
-             f"{report['config']['warmup']} warm-up then {report['config']['runs']} timed calls on real tokenized "
-             "eval texts.",
-             f"- Machine: {m['cpu']}, {m['cores']} cores, {m['os']}; Python {m['python']}, TensorFlow "
-             f"{m['tensorflow']}, ai-edge-litert {m['ai_edge_litert']}; commit {m['git_commit']}; {m['date']}.",
+             f"- Latency (headline columns): one example per `invoke()`, {h['threads']} thread(s), XNNPACK "
+             f"{'on' if h['xnnpack'] else 'off'}, real tokenized eval texts; {timing}",
+             f"- Manifest: {m['cpu']}, {m['cores']} cores, {m['os']}; Python {m['python']}, numpy "
+             f"{m.get('numpy', '?')}, TensorFlow {m['tensorflow']}, ai-edge-litert {m['ai_edge_litert']}; "
+             f"commit {m['git_commit']}{' (dirty)' if m.get('git_dirty') else ''}; {m['date']}. Model sha256 "
+             "in `report.json`.",
              "",
-             "| model | kind | size | accuracy | precision | recall | macro-F1 | ECE | retention "
-             "| agreement w/ teacher | p50 ms | p90 ms | p99 ms | speedup (p50) | smaller by |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| model | kind | size | gzip | accuracy | macro-F1 | precision | recall | ECE | retention "
+             "| vs float student | agreement w/ teacher | p50 ms (95% CI) | p90 ms | p99 ms | load ms "
+             "| first call ms | peak RSS MB (+model) | speedup (p50) | smaller by |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["models"]:
         lat = r["latency"]
 
         def opt(key, fmt, r=r):
             return fmt.format(r[key]) if r.get(key) is not None else "-"
         lines.append(
-            f"| {r['name']} | {r.get('kind', '-')} | {_size(r['bytes'])} | {opt('accuracy', '{:.4f}')} | "
-            f"{opt('macro_precision', '{:.4f}')} | {opt('macro_recall', '{:.4f}')} | {opt('macro_f1', '{:.4f}')} | "
-            f"{opt('ece', '{:.4f}')} | {opt('retention', '{:.2%}')} | {opt('agreement_with_teacher', '{:.2%}')} | "
-            f"{lat['p50_ms']:.3f} | {lat['p90_ms']:.3f} | {lat['p99_ms']:.3f} | {opt('speedup_p50', '{:.0f}x')} | "
-            f"{opt('size_ratio', '{:.0f}x')} |")
+            f"| {r['name']} | {r.get('kind', '-')} | {_size(r['bytes'])} | "
+            f"{_size(r['gzip_bytes']) if r.get('gzip_bytes') else '-'} | "
+            f"{opt('accuracy', '{:.4f}')} | {opt('macro_f1', '{:.4f}')} | {opt('macro_precision', '{:.4f}')} | "
+            f"{opt('macro_recall', '{:.4f}')} | {opt('ece', '{:.4f}')} | {opt('retention', '{:.2%}')} | "
+            f"{opt('retention_vs_float_student', '{:.2%}')} | {opt('agreement_with_teacher', '{:.2%}')} | "
+            f"{_p50(lat)} | {_ms(lat['p90_ms'])} | {_ms(lat['p99_ms'])} | {opt('load_ms', '{:.1f}')} | "
+            f"{opt('first_inference_ms', '{:.2f}')} | {_rss(r)} | "
+            f"{opt('speedup_p50', '{:.0f}x')} | {opt('size_ratio', '{:.0f}x')} |")
+    lines += _grid_section(report)
     lines += _confusion_section(report)
-    if report.get("plot"):
-        lines += ["", f"![accuracy vs latency and size]({report['plot']})"]
+    for plot in report.get("plots", []):
+        lines += ["", f"![{plot}]({plot})"]
     run = report.get("run") or {}
     if run:
         lines += ["", "## Run", ""]
@@ -254,6 +303,52 @@ def render_markdown(report: dict) -> str:
             else:
                 lines.append(f"- {key}: {_fmt(value)}")
     return "\n".join(lines) + "\n"
+
+
+def _grid_section(report: dict) -> list[str]:
+    """``## Latency grid``: p50 ms (± the CI half-width, % of p50) per model and (threads, XNNPACK)
+    cell, one table per input set."""
+    rows = [r for r in report["models"] if r.get("latency_grid")]
+    if not rows:
+        return []
+    cells = list(dict.fromkeys((g["threads"], g["xnnpack"]) for g in rows[0]["latency_grid"]))
+    inputs = list(dict.fromkeys(g["inputs"] for g in rows[0]["latency_grid"]))
+    lines = ["", "## Latency grid", "",
+             "p50 in ms (± half the median's 95% CI, in % of p50) per thread count and XNNPACK setting; "
+             "`eval` cycles through eval texts, `len=L` feeds exactly L real tokens. † = the CI target was not "
+             "reached within the time cap. After the slash: peak RSS in MB of a fresh process running the model "
+             "(eval inputs), and in brackets what the model added to the bare runtime.", ""]
+    head = " | ".join(f"{t} thr, XNNPACK {'on' if x else 'off'}" for t, x in cells)
+    for name in inputs:
+        lines += [f"**{name}**", "", f"| model | {head} |", "|---|" + "---:|" * len(cells)]
+        for r in rows:
+            by = {(g["threads"], g["xnnpack"]): g for g in r["latency_grid"] if g["inputs"] == name}
+            vals = []
+            for cell in cells:
+                g = by.get(cell)
+                if g is None:
+                    vals.append("-")
+                    continue
+                vals.append(f"{_p50(g)}" + (f" / {_rss(g)}" if g.get("peak_rss_mb") is not None else ""))
+            lines.append(f"| {r['name']} | " + " | ".join(vals) + " |")
+        lines.append("")
+    return lines[:-1]
+
+
+def _rss(r: dict) -> str:
+    """Peak RSS and, in brackets, what loading and running the model added to the bare runtime."""
+    if r.get("peak_rss_mb") is None:
+        return "-"
+    return f"{r['peak_rss_mb']:.0f} (+{r['model_rss_mb']:.1f})"
+
+
+def _ms(v: float) -> str:
+    return f"{v:.3f}" if v < 10 else f"{v:.1f}"
+
+
+def _p50(lat: dict) -> str:
+    ci = f" ±{100 * lat['ci_rel']:.1f}%" if lat.get("ci_rel") is not None else ""
+    return f"{_ms(lat['p50_ms'])}{ci}{'' if lat.get('converged', True) else ' †'}"
 
 
 def _confusion_section(report: dict) -> list[str]:
@@ -288,41 +383,103 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def plot_report(report: dict, path: str | Path) -> None:
-    """Accuracy against p50 latency and against size (log scales), one point per model, as PNG."""
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both axes (lower x, higher y), by ascending x.
+
+    A point is dominated when another has ``x <=`` and ``y >=`` with one strictly better.
+    """
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -np.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def _figure_png(fig) -> bytes:
     import io
 
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def plot_report(report: dict, path: str | Path) -> None:
+    """Accuracy against headline p50 latency and against size (log scales), Pareto fronts marked, as PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from kdedge.io import write_bytes
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    h = report.get("headline") or {"threads": report["config"].get("threads"), "xnnpack": True}
+    threads = h["threads"][0] if isinstance(h["threads"], (list, tuple)) else h["threads"]
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4))
     markers = "os^Dv<>ph"  # students; the teacher is a star and a labels-only baseline an X
     kind_marker = {"teacher": "*", "baseline": "X"}
-    for ax, key, label in ((axes[0], "p50", "p50 latency, ms (1 thread, log scale)"),
+    models = report["models"]
+    for ax, key, label in ((axes[0], "p50", f"p50 latency, ms ({threads} thread, "
+                            f"XNNPACK {'on' if h.get('xnnpack', True) else 'off'}; log scale)"),
                            (axes[1], "bytes", "file size, MB (log scale)")):
+        xs = [r["latency"]["p50_ms"] if key == "p50" else r["bytes"] / 1e6 for r in models]
+        ys = [100 * r["accuracy"] for r in models]
         # One colour and marker per model, named in the legend: variants often tie on
         # accuracy, and labels beside the points would overlap.
-        for i, r in enumerate(report["models"]):
-            x = r["latency"]["p50_ms"] if key == "p50" else r["bytes"] / 1e6
+        for i, r in enumerate(models):
             marker = kind_marker.get(r.get("kind"), markers[i % len(markers)])
-            ax.scatter(x, 100 * r["accuracy"], s=110 if marker in kind_marker.values() else 55, marker=marker,
+            ax.scatter(xs[i], ys[i], s=110 if marker in kind_marker.values() else 55, marker=marker,
                        color=f"C{i}", label=r["name"], zorder=3, alpha=0.85)
+        front = pareto_front(list(zip(xs, ys)))
+        ax.step([xs[i] for i in front], [ys[i] for i in front], where="post", color="0.3", lw=1, ls="--",
+                zorder=2, label="Pareto front")
+        ax.scatter([xs[i] for i in front], [ys[i] for i in front], s=190, facecolors="none", edgecolors="0.3",
+                   lw=1, zorder=2)
         ax.set_xscale("log")
         ax.margins(x=0.25, y=0.15)
         ax.set_xlabel(label)
         ax.set_ylabel("accuracy on the eval split, % (from the .tflite)")
         ax.grid(True, which="both", alpha=0.3)
-    axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
-    fig.suptitle(f"{report['eval']['examples']} eval examples; {report['machine']['cpu']}, "
-                 f"{report['config']['threads']} thread(s)", fontsize=9)
+    handles, labels = axes[1].get_legend_handles_labels()
+    axes[1].legend(handles, labels, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    fig.suptitle(f"{report['eval']['examples']} eval examples; {report['machine']['cpu']}; "
+                 "ringed points: the Pareto front (nothing is both faster/smaller and more accurate)", fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_bytes(path, buf.getvalue())
+    write_bytes(path, _figure_png(fig))
+
+
+def plot_latency_grid(report: dict, path: str | Path) -> None:
+    """p50 latency (eval inputs) against thread count per model, XNNPACK on solid and off dashed,
+    with the medians' 95% CIs as error bars, as PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kdedge.io import write_bytes
+
+    fig, ax = plt.subplots(figsize=(8.5, 4.6))
+    for i, r in enumerate(report["models"]):
+        for xnn, style in ((True, "-"), (False, "--")):
+            cells = sorted((g for g in r.get("latency_grid", []) if g["inputs"] == "eval" and g["xnnpack"] == xnn),
+                           key=lambda g: g["threads"])
+            if not cells:
+                continue
+            t = [g["threads"] for g in cells]
+            p50 = np.array([g["p50_ms"] for g in cells])
+            err = np.array([[g["p50_ms"] - g["ci95_ms"][0], g["ci95_ms"][1] - g["p50_ms"]] for g in cells]).T
+            ax.errorbar(t, p50, yerr=err, color=f"C{i}", ls=style, marker="o", ms=4, capsize=3,
+                        label=f"{r['name']}, XNNPACK {'on' if xnn else 'off'}")
+    ax.set_yscale("log")
+    ax.set_xticks(sorted({g["threads"] for r in report["models"] for g in r.get("latency_grid", [])}))
+    ax.set_xlabel(f"interpreter threads ({report['machine']['cores']} cores on this machine)")
+    ax.set_ylabel("p50 latency per example, ms (log scale)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7)
+    ax.set_title(f"Latency grid, eval inputs; {report['machine']['cpu']}", fontsize=9)
+    fig.tight_layout()
+    write_bytes(path, _figure_png(fig))
 
 
 def _size(n: int) -> str:

@@ -92,9 +92,14 @@ EXPORT_OPTS = [
     ("check_examples", int, "Eval examples compared between each .tflite and Keras."),
 ]
 BENCH_OPTS = [
-    ("runs", int, "Timed single-example calls per model."),
-    ("warmup", int, "Untimed warm-up calls per model."),
-    ("threads", int, "Interpreter threads."),
+    ("threads", str, "Comma-separated interpreter thread counts timed; the first is the headline."),
+    ("xnnpack", str, "XNNPACK delegate settings timed: on, off or on,off; the first is the headline."),
+    ("lengths", str, "Fixed token counts timed besides eval texts (max = the model's max length)."),
+    ("warmup", int, "Untimed warm-up calls per cell."),
+    ("min_runs", int, "Timed calls at least per cell."),
+    ("target_ci", float, "Time until the median's 95% CI is within this fraction of it."),
+    ("time_cap", float, "Seconds of timing per cell at most (then marked unconverged)."),
+    ("probe", bool, "Load time, first call and peak RSS in a fresh process per thread setting."),
     ("max_eval", int, "Cap the eval examples."),
 ]
 
@@ -117,7 +122,7 @@ def options(cls, specs, prefix: str = ""):
                                   help=f"{help_} [default: {'on' if default else 'off'}]")(fn)
                 continue
             if isinstance(default, tuple):
-                default = ",".join(default)
+                default = ",".join(map(str, default))
             fn = click.option(_flag(field, prefix), name, type=type_,
                               default=None, help=f"{help_} [default: {default}]")(fn)
         return fn
@@ -269,16 +274,25 @@ def export(distill_dir, teacher_dir, data_dir, no_teacher, out, overwrite, seed,
         click.echo(f"{m['file']}: {m['bytes'] / 1e6:.3f} MB")
 
 
-@cli.command()
-@click.option("--export", "export_dir", required=True, help="A `kdedge export` output folder.")
-@click.option("--data", "data_dir", required=True, help="A `kdedge data` folder (its eval split).")
+@cli.group(invoke_without_command=True)
+@click.option("--export", "export_dir", help="A `kdedge export` output folder.  [required]")
+@click.option("--data", "data_dir", help="A `kdedge data` folder (its eval split).  [required]")
 @options(BenchConfig, BENCH_OPTS)
 @seed_option
-@out_option
+@click.option("--out", help="Output folder.  [required]")
 @overwrite_option
-def bench(export_dir, data_dir, out, overwrite, seed, **kw):
-    """Measure size, accuracy and latency of every exported .tflite."""
+@click.pass_context
+def bench(ctx, export_dir, data_dir, out, overwrite, seed, **kw):
+    """Measure size, accuracy, latency and memory of every exported .tflite.
+
+    `kdedge bench compare OLD NEW` compares two reports.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from kdedge.bench import run_bench
+    for value, flag in ((export_dir, "--export"), (data_dir, "--data"), (out, "--out")):
+        if not value:
+            raise ConfigError(f"missing {flag} (or a subcommand: kdedge bench compare OLD NEW)")
     cfg = build(BenchConfig, kw, BENCH_OPTS, seed=seed)
     cfg.validate()
     input_dir(export_dir, "--export")
@@ -286,6 +300,24 @@ def bench(export_dir, data_dir, out, overwrite, seed, **kw):
     out = fresh_out(out, overwrite)
     run_bench(export_dir, data_dir, out, cfg)
     click.echo((out / "report.md").read_text())
+
+
+@bench.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--min-change", type=float, default=0.05, show_default=True,
+              help="Latency: smallest relative p50 change flagged (besides disjoint 95% CIs).")
+@click.option("--all", "show_all", is_flag=True, help="Print every latency cell, not only headline and flagged.")
+@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when a regression is flagged.")
+def compare(old, new, min_change, show_all, fail_on_regression):
+    """Per-model deltas between two bench reports; flags only changes beyond the measured noise."""
+    from kdedge.compare import compare_reports, load_report, render_comparison
+    if not 0 <= min_change < 1:
+        raise ConfigError(f"--min-change must be in [0, 1), got {min_change}")
+    result = compare_reports(load_report(old), load_report(new), min_rel=min_change)
+    click.echo(render_comparison(result, show_all=show_all))
+    if fail_on_regression and any(c["direction"] == "regression" for c in result["changes"]):
+        sys.exit(1)
 
 
 def pipeline_config(seed: int = 0, teacher_init: str | None = None, max_len: int | None = None, **kw):

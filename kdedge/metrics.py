@@ -1,4 +1,4 @@
-"""Classification metrics and latency statistics, in plain numpy.
+"""Classification metrics in plain numpy (latency statistics: :mod:`kdedge.stats`).
 
 Conventions shared by the label metrics below:
 
@@ -149,10 +149,3 @@ def classification_metrics(logits: np.ndarray, gold: np.ndarray, num_labels: int
         out["agreement_examples"] = int(pred.size)
     return out
 
-
-def latency_summary(seconds: np.ndarray) -> dict:
-    """p50 / p90 / p99 / mean / std in milliseconds, and the number of runs."""
-    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
-    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-    return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99),
-            "mean_ms": float(ms.mean()), "std_ms": float(ms.std()), "runs": int(ms.size)}

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 
 
-def _interpreter_class():
+def _interpreter_module():
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert import interpreter
     except ImportError:  # optional fallback, see module docstring
-        from tflite_runtime.interpreter import Interpreter
-    return Interpreter
+        from tflite_runtime import interpreter
+    return interpreter
 
 
 class TFLiteModel:
@@ -26,14 +26,18 @@ class TFLiteModel:
     Args:
         path: the ``.tflite`` file (or its bytes via ``content``).
         num_threads: CPU threads for the interpreter.
+        xnnpack: apply the default delegate (XNNPACK, what LiteRT does unless told
+            otherwise); False runs the builtin reference/optimized kernels only.
     """
 
-    def __init__(self, path: str | Path | None = None, num_threads: int = 1, content: bytes | None = None):
-        Interpreter = _interpreter_class()
-        if content is not None:
-            self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
-        else:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+    def __init__(self, path: str | Path | None = None, num_threads: int = 1, content: bytes | None = None,
+                 xnnpack: bool = True):
+        mod = _interpreter_module()
+        resolver = (mod.OpResolverType.AUTO if xnnpack
+                    else mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        source = {"model_content": content} if content is not None else {"model_path": str(path)}
+        self.interpreter = mod.Interpreter(**source, num_threads=num_threads,
+                                           experimental_op_resolver_type=resolver)
         self.interpreter.allocate_tensors()
         self.inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
         self.output = self.interpreter.get_output_details()[0]

@@ -1,11 +1,21 @@
 """The bench report's metrics and rendering on hand-built rows (no model is run)."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from kdedge.bench import SCHEMA, add_metrics, plot_report, read_label_names, render_markdown
+from kdedge.bench import (
+    SCHEMA,
+    BenchConfig,
+    add_metrics,
+    pareto_front,
+    plot_latency_grid,
+    plot_report,
+    read_label_names,
+    render_markdown,
+)
 
 GOLD = np.array([0, 0, 1, 1, 1, 0])
 
@@ -18,11 +28,19 @@ def _logits(pred, conf=2.0):
     return out
 
 
+def _lat(p50, threads=1, xnnpack=True, inputs="eval"):
+    return {"threads": threads, "xnnpack": xnnpack, "inputs": inputs, "p50_ms": p50, "p90_ms": p50 * 1.2,
+            "p99_ms": p50 * 1.5, "mean_ms": p50, "std_ms": 0.1, "min_ms": p50 * 0.9, "max_ms": p50 * 2,
+            "ci95_ms": [p50 * 0.99, p50 * 1.01], "ci_rel": 0.01, "runs": 200, "converged": p50 < 10,
+            "peak_rss_mb": 70.0, "model_rss_mb": 3.0}
+
+
 def _row(name, kind, bytes_, p50):
+    grid = [_lat(p50), _lat(p50 * 3, xnnpack=False), _lat(p50, inputs="len=64")]
     return {"name": name, "kind": kind, "quantization": "int8" if "int8" in name else "float32",
-            "file": f"{name}.tflite", "bytes": bytes_, "sha256": "0" * 64, "load_ms": 1.0,
-            "latency": {"p50_ms": p50, "p90_ms": p50 * 1.2, "p99_ms": p50 * 1.5, "mean_ms": p50, "std_ms": 0.1,
-                        "runs": 20}}
+            "file": f"{name}.tflite", "bytes": bytes_, "gzip_bytes": bytes_ // 2, "sha256": "0" * 64,
+            "load_ms": 1.0, "first_inference_ms": 0.5, "baseline_rss_mb": 67.0, "peak_rss_mb": 70.0,
+            "model_rss_mb": 3.0, "latency": grid[0], "latency_grid": grid}
 
 
 @pytest.fixture
@@ -68,7 +86,8 @@ def test_add_metrics_without_teacher_or_float_student():
 
 
 def _report(rows, label_names=("negative", "positive")):
-    return {"schema": SCHEMA, "config": {"runs": 20, "warmup": 2, "threads": 1, "max_eval": None, "seed": 0},
+    return {"schema": SCHEMA, "config": dataclasses.asdict(BenchConfig(threads=(1,), min_runs=200)),
+            "headline": {"threads": 1, "xnnpack": True, "inputs": "eval"},
             "machine": {"cpu": "test cpu", "cores": 2, "os": "linux", "python": "3.11", "tensorflow": "2.x",
                         "ai_edge_litert": "1.x", "git_commit": "abc", "date": "2025-01-01"},
             "eval": {"split": "data/eval.jsonl", "examples": 6,
@@ -79,10 +98,11 @@ def _report(rows, label_names=("negative", "positive")):
 def test_render_markdown_shows_new_columns_and_confusion_section(rows):
     md = render_markdown(_report(rows))
     header = next(line for line in md.splitlines() if line.startswith("| model |"))
-    for col in ("kind", "accuracy", "precision", "recall", "macro-F1", "ECE", "agreement w/ teacher"):
+    for col in ("kind", "size", "gzip", "accuracy", "precision", "recall", "macro-F1", "ECE", "agreement w/ teacher",
+                "p50 ms (95% CI)", "load ms", "first call ms", "peak RSS MB (+model)"):
         assert f"| {col} |" in header, col
     table = [line for line in md.splitlines() if line.startswith("| labels_only_int8 |")]
-    assert len(table) == 2  # the main table and the confusion table
+    assert len(table) == 4  # the main table, two latency-grid tables and the confusion table
     assert table[0].startswith("| labels_only_int8 | baseline |") and "| 0.5000 |" in table[0]
     assert "## Confusion matrices" in md
     assert "| model | negative → negative | negative → positive | positive → negative | positive → positive |" in md
@@ -92,6 +112,10 @@ def test_render_markdown_shows_new_columns_and_confusion_section(rows):
     start = lines.index(header)
     main_table = lines[start:start + 2 + len(rows)]
     assert all(line.count("|") == header.count("|") for line in main_table)
+    # The latency grid: one table per input set, a column per (threads, XNNPACK) cell; † = unconverged.
+    assert "## Latency grid" in md and "**len=64**" in md
+    assert "| model | 1 thr, XNNPACK on | 1 thr, XNNPACK off |" in md
+    assert "| teacher_float32 | 20.0 ±1.0% † / 70 (+3.0) | 60.0 ±1.0% † / 70 (+3.0) |" in md
 
 
 def test_render_markdown_without_label_names_and_many_labels():
@@ -107,15 +131,27 @@ def test_render_markdown_without_label_names_and_many_labels():
 def test_render_markdown_still_reads_schema_1_reports():
     row = _row("student_int8", "student", 300_000, 0.1)
     row.update(accuracy=0.9, macro_f1=0.89)  # no precision / recall / ECE / confusion
+    for key in ("latency_grid", "gzip_bytes", "first_inference_ms", "peak_rss_mb"):
+        del row[key]
     report = _report([row])
-    del report["eval"]["label_names"], report["eval"]["ece_bins"]
+    report["config"] = {"runs": 20, "warmup": 2, "threads": 1, "max_eval": None, "seed": 0}
+    del report["eval"]["label_names"], report["eval"]["ece_bins"], report["headline"]
     md = render_markdown(report)
     assert "| student_int8 | student |" in md and "Confusion" not in md
 
 
-def test_plot_marks_every_kind(rows, tmp_path):
+def test_plots_are_pngs(rows, tmp_path):
     plot_report(_report(rows), tmp_path / "report.png")
-    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot_latency_grid(_report(rows), tmp_path / "latency.png")
+    for name in ("report.png", "latency.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    # (latency, accuracy): b is slower and worse than a; d ties a's latency but is worse.
+    pts = [(1.0, 0.80), (2.0, 0.79), (3.0, 0.85), (1.0, 0.70), (10.0, 0.85), (20.0, 0.90)]
+    assert pareto_front(pts) == [0, 2, 5]
+    assert pareto_front([(1.0, 0.5)]) == [0]
 
 
 def test_read_label_names(tmp_path):

@@ -21,6 +21,9 @@ def kdedge(*args, cwd=None):
     (["--modes", "int4"], "--modes"),
     (["--dataset", "mnist"], "--dataset"),
     (["--no-such-flag"], "--no-such-flag"),
+    (["--threads", "1,two"], "--threads"),
+    (["--xnnpack", "maybe"], "--xnnpack"),
+    (["--target-ci", "0"], "--target-ci"),
 ])
 def test_bad_pipeline_flag_exits_2_and_writes_nothing(tmp_path, flags, flag_named, tiny_data_dir):
     out = tmp_path / "run"
@@ -63,3 +66,14 @@ def test_pipeline_applies_dataset_defaults_under_explicit_flags():
     cfg = pipeline_config(dataset="sst2", cache_dir="/tmp/c")
     assert (cfg.teacher.max_len, cfg.teacher.truncation, cfg.student.max_len) == (64, "head", 64)
     assert cfg.teacher.cache_dir == cfg.distill.cache_dir == "/tmp/c"
+
+
+@pytest.mark.parametrize("flags, named", [
+    ([], "--export"),
+    (["--export", "/nonexistent/e", "--data", "/nonexistent/d", "--out", "o"], "--export"),
+    (["--export", ".", "--data", ".", "--out", "o", "--lengths", "0"], "--lengths"),
+])
+def test_bad_bench_flags_exit_2_and_write_nothing(tmp_path, flags, named):
+    r = kdedge("bench", *flags, cwd=tmp_path)
+    assert r.returncode == 2 and named in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()

@@ -16,7 +16,8 @@ def tiny_flags(data_dir, teacher_init, cache):
     return ["--dataset", "sst2", "--data-dir", str(data_dir), "--teacher", str(teacher_init),
             "--max-len", "16", "--teacher-epochs", "3", "--teacher-batch-size", "16", "--teacher-lr", "1e-3",
             "--vocab-size", "100", "--embed-dim", "16", "--filters", "8", "--epochs", "6", "--batch-size", "16",
-            "--calibration-examples", "50", "--check-examples", "64", "--runs", "20", "--warmup", "2",
+            "--calibration-examples", "50", "--check-examples", "64", "--min-runs", "20", "--warmup", "2",
+            "--time-cap", "0.2", "--threads", "1", "--xnnpack", "on,off", "--lengths", "8",
             "--cache-dir", str(cache)]
 
 
@@ -66,8 +67,19 @@ def test_report_covers_every_model_with_measured_numbers(run):
     for r in rows.values():
         assert r["bytes"] == (run / "export" / r["file"]).stat().st_size
         assert 0 <= r["accuracy"] <= 1 and 0 <= r["macro_f1"] <= 1
-        assert r["latency"]["runs"] == 20
+        assert r["latency"]["runs"] >= 20
         assert 0 < r["latency"]["p50_ms"] <= r["latency"]["p90_ms"] <= r["latency"]["p99_ms"]
+        lo, hi = r["latency"]["ci95_ms"]
+        assert lo <= r["latency"]["p50_ms"] <= hi
+        # The grid: (1 thread) x (XNNPACK on, off) x (eval texts, exactly 8 tokens); the first is the headline.
+        grid = r["latency_grid"]
+        assert [(g["threads"], g["xnnpack"], g["inputs"]) for g in grid] == [
+            (1, True, "eval"), (1, True, "len=8"), (1, False, "eval"), (1, False, "len=8")]
+        assert grid[0]["p50_ms"] == r["latency"]["p50_ms"]
+        # Fresh-process probe: the model's own load, first call and memory on top of the runtime.
+        assert r["load_ms"] > 0 and r["first_inference_ms"] > 0
+        assert r["peak_rss_mb"] >= r["baseline_rss_mb"] > 0 and r["model_rss_mb"] >= 0
+        assert 0 < r["gzip_bytes"] < r["bytes"]
     assert rows["teacher_float32"]["agreement_with_teacher"] == 1.0
     assert rows["student_int8"]["bytes"] < rows["student_float32"]["bytes"]
     md = (run / "bench" / "report.md").read_text()
@@ -132,3 +144,22 @@ def test_distill_with_augmentation_and_frozen_embeddings(run, tmp_path):
     before = load_student(run / "student" / "student.keras").get_layer("embedding").get_weights()[0]
     after = load_student(tmp_path / "d" / "student.keras").get_layer("embedding").get_weights()[0]
     np.testing.assert_array_equal(before, after)
+
+
+def test_fixed_length_inputs_hold_exactly_that_many_real_tokens(run):
+    from kdedge.latency import input_sets
+
+    manifest = json.loads((run / "export" / "manifest.json").read_text())
+    texts = [json.loads(line)["text"] for line in (run / "data" / "eval.jsonl").read_text().splitlines()]
+    for entry in manifest["models"]:
+        if entry["name"] not in ("student_int8", "teacher_float32"):
+            continue
+        sets = input_sets(run / "export", entry, texts, manifest["max_len"], (5, "max"), pool=8)
+        assert list(sets) == ["eval", "len=5", "len=16"]
+        for name, n in (("len=5", 5), ("len=16", 16)):
+            ids = sets[name]["input_ids"]
+            assert ids.shape == (8, 16) and ((ids != 0).sum(1) == n).all(), (entry["name"], name)
+            if "attention_mask" in sets[name]:
+                assert (sets[name]["attention_mask"].sum(1) == n).all()
+        # Eval inputs are real texts: their lengths vary like the split's.
+        assert len(set((sets["eval"]["input_ids"] != 0).sum(1))) > 1
