@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kdedge.bench import plot_report, render_markdown  # noqa: E402
+from kdedge.bench import plot_latency_grid, plot_report, render_markdown  # noqa: E402
 from kdedge.io import write_json, write_text  # noqa: E402
 
 # The foundation issue's targets (SST-2).
@@ -83,9 +83,10 @@ def main() -> int:
 
 
 def render(report: dict, results: Path) -> None:
-    """Write report.json, report.md and report.png into ``results``."""
+    """Write report.json, report.md, report.png and latency.png into ``results``."""
     plot_report(report, results / "report.png")
-    report["plot"] = "report.png"
+    plot_latency_grid(report, results / "latency.png")
+    report["plots"] = ["report.png", "latency.png"]
     write_json(results / "report.json", report)
     md = render_markdown(report)
     if report["targets"]:

@@ -62,9 +62,11 @@ class BenchConfig:
     time_cap: float = 5.0  # --time-cap: ... or this many seconds per cell (then flagged unconverged)
     probe: bool = True  # --probe: load time, first inference and peak RSS in a fresh process per cell
     max_eval: int | None = None  # --max-eval: cap eval examples (IMDB teacher runs are long)
+    models: tuple = ()  # --models: names from the export manifest to measure (empty: all)
     seed: int = 0  # --seed
 
     def __post_init__(self):
+        self.models = tuple(str(m) for m in _items(self.models))
         self.threads = tuple(_ints(self.threads, "--threads"))
         self.xnnpack = tuple(str(x).strip().lower() for x in _items(self.xnnpack))
         self.lengths = tuple("max" if str(x).strip() == "max" else _ints([x], "--lengths")[0]
@@ -147,6 +149,12 @@ def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg
     export_dir = require_files(export_dir, ["manifest.json", "config.json"], "kdedge export")
     data_dir = require_files(data_dir, ["eval.jsonl"], "kdedge data")
     manifest = read_json(export_dir / "manifest.json")
+    if cfg.models:
+        known = [e["name"] for e in manifest["models"]]
+        unknown = [m for m in cfg.models if m not in known]
+        if unknown:
+            raise ConfigError(f"--models {','.join(unknown)}: not in {export_dir}/manifest.json ({', '.join(known)})")
+        manifest["models"] = [e for e in manifest["models"] if e["name"] in cfg.models]
     evals = Split.from_jsonl(data_dir / "eval.jsonl", "eval")
     keep = np.flatnonzero(evals.labels >= 0)
     if cfg.max_eval is not None and cfg.max_eval < len(keep):

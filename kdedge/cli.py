@@ -101,6 +101,7 @@ BENCH_OPTS = [
     ("time_cap", float, "Seconds of timing per cell at most (then marked unconverged)."),
     ("probe", bool, "Load time, first call and peak RSS in a fresh process per thread setting."),
     ("max_eval", int, "Cap the eval examples."),
+    ("models", str, "Comma-separated model names from the export manifest (default: all)."),
 ]
 
 
