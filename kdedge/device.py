@@ -275,7 +275,8 @@ def parse_app_output(text: str, run_id: str | None = None) -> dict:
 
     Other logcat lines are ignored. With ``run_id``, only that run's line counts; otherwise
     the last one. p50 / p90 / p99 are linear-interpolated percentiles of ``latencies_us``
-    (``np.percentile``), ``std_ms`` the population standard deviation.
+    (``np.percentile``), ``std_ms`` the sample standard deviation (ddof 1, as the host bench;
+    benchmark_model's ``std=`` is the population one).
 
     Raises:
         DeviceError: no such line, the app reported ``KDEDGE_BENCH_ERROR``, or the
@@ -298,11 +299,11 @@ def parse_app_output(text: str, run_id: str | None = None) -> dict:
         p50, p90, p99 = np.percentile(ms, [50, 90, 99])
         return {"schema": APP_SCHEMA, "run_id": payload.get("run_id"), "init_ms": payload["init_us"] / 1000.0,
                 "first_inference_ms": payload["first_us"] / 1000.0, "warmup_mean_ms": None,
-                "mean_ms": float(ms.mean()), "std_ms": float(ms.std()), "min_ms": float(ms.min()),
-                "max_ms": float(ms.max()), "runs": int(ms.size), "p50_ms": float(p50), "p90_ms": float(p90),
-                "p99_ms": float(p99), "peak_memory_mb": None, "num_threads": int(payload["threads"]),
-                "use_xnnpack": bool(payload["xnnpack"]), "model_sha256": payload["model_sha256"],
-                "device": payload.get("device")}
+                "mean_ms": float(ms.mean()), "std_ms": float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
+                "min_ms": float(ms.min()), "max_ms": float(ms.max()), "runs": int(ms.size), "p50_ms": float(p50),
+                "p90_ms": float(p90), "p99_ms": float(p99), "peak_memory_mb": None,
+                "num_threads": int(payload["threads"]), "use_xnnpack": bool(payload["xnnpack"]),
+                "model_sha256": payload["model_sha256"], "device": payload.get("device")}
     except (KeyError, TypeError, ValueError) as e:
         raise DeviceError(f"KDEDGE_BENCH line breaks the contract in android_demo/README.md: {e!r}") from None
 

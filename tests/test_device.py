@@ -79,10 +79,10 @@ APP_LOG = (DATA / "app_logcat_fixture.txt").read_text()
 
 def test_parse_app_output_computes_percentiles_from_the_latencies():
     r = parse_app_output(APP_LOG, "student_int8-t1-x1-0a1b2c3d")
-    # latencies 1.0, 1.1, ..., 1.9 ms (shuffled): linear percentiles, population std.
+    # latencies 1.0, 1.1, ..., 1.9 ms (shuffled): linear percentiles, sample std (ddof 1).
     assert r["p50_ms"] == pytest.approx(1.45) and r["p90_ms"] == pytest.approx(1.81)
     assert r["p99_ms"] == pytest.approx(1.891) and r["mean_ms"] == pytest.approx(1.45)
-    assert r["std_ms"] == pytest.approx(np.sqrt(0.0825)) and (r["min_ms"], r["max_ms"]) == (1.0, 1.9)
+    assert r["std_ms"] == pytest.approx(np.sqrt(0.825 / 9)) and (r["min_ms"], r["max_ms"]) == (1.0, 1.9)
     assert (r["runs"], r["init_ms"], r["first_inference_ms"]) == (10, 5.3, 2.4)
     assert (r["num_threads"], r["use_xnnpack"]) == (1, True)
     assert r["model_sha256"].startswith("5f1b2a3c") and r["device"]["model"] == "Pixel 7"
