@@ -66,6 +66,7 @@ def main() -> int:
     p.add_argument("--distill", default=None,
                    help="an existing distill folder (e.g. a sweep variant's): only export and bench run")
     p.add_argument("--distill-made-by", default=None, help="with --distill: the command that made that folder")
+    p.add_argument("--student-args", default="", help="more kdedge student flags, one string (e.g. '--arch bilstm')")
     p.add_argument("extra", nargs="*", help="more kdedge distill flags (after --)")
     args = p.parse_args()
     run, out = Path(args.run), Path(args.out)
@@ -78,7 +79,7 @@ def main() -> int:
                      for x in (f"--{k.replace('_', '-')}", str(v))]
     commands = {
         "student": ["kdedge", "student", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"),
-                    *student_flags, "--out", str(d["student"]), "--overwrite"],
+                    *student_flags, *shlex.split(args.student_args), "--out", str(d["student"]), "--overwrite"],
         "distill": ["kdedge", "distill", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"),
                     "--student", str(d["student"]), "--out", str(d["distill"]), "--overwrite", *args.extra],
         "export": ["kdedge", "export", "--distill", str(d["distill"]), "--teacher-dir", str(run / "teacher"),

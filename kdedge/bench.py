@@ -142,7 +142,6 @@ def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg
     the eval split; the latency grid; the fresh-process probe; raw and gzip size.
     ``extra`` (e.g. the pipeline's stage timings) is stored under ``report["run"]``.
     """
-    from kdedge.data import Split
     from kdedge.runtime import TFLiteModel
 
     cfg.validate()
@@ -155,13 +154,7 @@ def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg
         if unknown:
             raise ConfigError(f"--models {','.join(unknown)}: not in {export_dir}/manifest.json ({', '.join(known)})")
         manifest["models"] = [e for e in manifest["models"] if e["name"] in cfg.models]
-    evals = Split.from_jsonl(data_dir / "eval.jsonl", "eval")
-    keep = np.flatnonzero(evals.labels >= 0)
-    if cfg.max_eval is not None and cfg.max_eval < len(keep):
-        keep = np.sort(np.random.default_rng(cfg.seed).permutation(keep)[:cfg.max_eval])
-    texts = [evals.texts[i] for i in keep]
-    gold = evals.labels[keep]
-    label_names = read_label_names(data_dir)
+    texts, gold, label_names = labeled_eval(data_dir, cfg)
     plan = cfg.timing_plan()
     (head_threads, head_xnn), cells = cfg.cells()[0], cfg.cells()
 
@@ -170,11 +163,8 @@ def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg
     for entry in manifest["models"]:
         path = export_dir / entry["file"]
         content = path.read_bytes()
-        model = TFLiteModel(path, num_threads=head_threads, xnnpack=head_xnn)
-        feeds = model_feeds(export_dir, entry, texts, manifest["max_len"])
-        logits_of[entry["name"]] = np.concatenate(
-            [model(f) for f in progress(feeds, desc=f"eval {entry['name']}", unit="ex", leave=False)])
-        del model
+        logits_of[entry["name"]] = artifact_logits(export_dir, entry, texts, manifest["max_len"], head_threads,
+                                                   head_xnn)
         sets = input_sets(export_dir, entry, texts, manifest["max_len"], cfg.lengths, seed=cfg.seed)
         grid = []
         for threads, xnn in progress(cells, desc=f"time {entry['name']}", unit="cell", leave=False):
@@ -206,6 +196,78 @@ def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg
     write_json(out / "report.json", report)
     write_text(out / "report.md", render_markdown(report))
     write_json(out / "config.json", {**dataclasses.asdict(cfg), "export": str(export_dir), "data": str(data_dir)})
+    return report
+
+
+def labeled_eval(data_dir: Path, cfg: BenchConfig) -> tuple[list[str], np.ndarray, list[str] | None]:
+    """The labeled eval texts (a seeded ``--max-eval`` sample when capped), their labels, the label names."""
+    from kdedge.data import Split
+    evals = Split.from_jsonl(Path(data_dir) / "eval.jsonl", "eval")
+    keep = np.flatnonzero(evals.labels >= 0)
+    if cfg.max_eval is not None and cfg.max_eval < len(keep):
+        keep = np.sort(np.random.default_rng(cfg.seed).permutation(keep)[:cfg.max_eval])
+    return [evals.texts[i] for i in keep], evals.labels[keep], read_label_names(data_dir)
+
+
+def artifact_logits(export_dir: Path, entry: dict, texts: list[str], max_len: int, threads: int = 1,
+                    xnnpack: bool = True) -> np.ndarray:
+    """Logits of the ``.tflite`` itself over ``texts``, one example per call as an app runs it."""
+    from kdedge.runtime import TFLiteModel
+    model = TFLiteModel(Path(export_dir) / entry["file"], num_threads=threads, xnnpack=xnnpack)
+    feeds = model_feeds(export_dir, entry, texts, max_len)
+    return np.concatenate([model(f) for f in progress(feeds, desc=f"eval {entry['name']}", unit="ex", leave=False)])
+
+
+def run_device_report(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg: BenchConfig,
+                      device_cfg) -> dict:
+    """Device mode: latency on an Android device (:func:`kdedge.device.run_device_bench`), quality on the host.
+
+    The device grid comes from ``benchmark_model`` or the android_demo app (raw outputs
+    under ``out/device/``); accuracy and the other label metrics come from running the
+    same ``.tflite`` files (same sha256) with LiteRT on the host: the eval split does
+    not need to travel, and the arithmetic is the same kernels'. Written as a
+    ``kdedge-bench/3`` report with ``platform: "android"``, so ``kdedge bench compare``
+    and the plots work on it.
+    """
+    from kdedge.device import run_device_bench
+
+    cfg.validate()
+    export_dir, out = Path(export_dir), Path(out)
+    device = run_device_bench(export_dir, data_dir, out / "device", device_cfg)
+    manifest = read_json(export_dir / "manifest.json")
+    entries = {e["name"]: e for e in manifest["models"]}
+    texts, gold, label_names = labeled_eval(Path(data_dir), cfg)
+    rows, logits_of = [], {}
+    for d in device["models"]:
+        entry = entries[d["name"]]
+        content = (export_dir / entry["file"]).read_bytes()
+        logits_of[d["name"]] = artifact_logits(export_dir, entry, texts, manifest["max_len"])
+        grid = d["latency_grid"]
+        rows.append({k: d[k] for k in ("name", "kind", "quantization", "file", "bytes", "sha256")}
+                    | {"gzip_bytes": len(gzip.compress(content, compresslevel=9, mtime=0)),
+                       "load_ms": grid[0].get("init_ms"), "first_inference_ms": grid[0].get("first_inference_ms"),
+                       "peak_memory_mb": grid[0].get("peak_memory_mb"), "device_input": d.get("input"),
+                       "latency": {k: v for k, v in grid[0].items() if k != "raw"},
+                       "latency_grid": [{k: v for k, v in g.items() if k != "raw"} for g in grid]})
+    add_metrics(rows, logits_of, gold, len(label_names) if label_names else None)
+    host = machine_info(device_cfg.threads)
+    dev = device["device"]
+    machine = {**host, "platform": "android", "host_cpu": host["cpu"],
+               "cpu": " ".join(str(dev.get(k)) for k in ("manufacturer", "model") if dev.get(k))
+               + (f", SoC {dev['soc']}" if dev.get("soc") else "") + (f", {dev['abi']}" if dev.get("abi") else ""),
+               "cores": dev.get("cores", "?"), "os": f"Android {dev.get('android')} (SDK {dev.get('sdk')})",
+               "device": dev, "tool": device["tool"], "tool_path": device["tool_path"]}
+    report = {"schema": SCHEMA, "platform": "android", "machine": machine,
+              "config": {**dataclasses.asdict(cfg), "device": device["config"]},
+              "eval": {"split": str(Path(data_dir) / "eval.jsonl"), "examples": int(len(gold)),
+                       "label_names": label_names, "ece_bins": ECE_BINS, "metrics_from": "host LiteRT, same files"},
+              "headline": {"threads": grid[0]["threads"], "xnnpack": grid[0]["xnnpack"], "inputs": grid[0]["inputs"]},
+              "models": rows, "run": {"device_report": "device/device.json"}}
+    plot_report(report, out / "report.png")
+    plot_latency_grid(report, out / "latency.png")
+    report["plots"] = ["report.png", "latency.png"]
+    write_json(out / "report.json", report)
+    write_text(out / "report.md", render_markdown(report))
     return report
 
 
@@ -257,7 +319,12 @@ def render_markdown(report: dict) -> str:
     """The report as Markdown: the headline table, the latency grid, confusion matrices, the run."""
     m, c = report["machine"], report["config"]
     h = report.get("headline") or {"threads": c.get("threads"), "xnnpack": True}  # schema 1/2: one setting
-    if "min_runs" in c:
+    if report.get("platform") == "android":
+        d = c["device"]
+        timing = (f"timed on the device by `{m['tool']}`: {d['warmup']} warm-up then {d['runs']} timed runs of "
+                  "the eval text of median length; accuracy and the other label metrics from the same `.tflite` "
+                  "files run with LiteRT on the host.")
+    elif "min_runs" in c:
         timing = (f"{c['warmup']} warm-up calls, then at least {c['min_runs']} timed calls, more until the median's "
                   f"95% CI is within ±{c['target_ci']:.0%} (or {c['time_cap']:g} s per cell: marked †). Load, "
                   "first inference and peak RSS come from a fresh process per model and thread setting.")
@@ -350,7 +417,9 @@ def _rss(r: dict) -> str:
     return f"{r['peak_rss_mb']:.0f} (+{r['model_rss_mb']:.1f})"
 
 
-def _ms(v: float) -> str:
+def _ms(v: float | None) -> str:
+    if v is None:
+        return "-"
     return f"{v:.3f}" if v < 10 else f"{v:.1f}"
 
 
@@ -470,13 +539,16 @@ def plot_latency_grid(report: dict, path: str | Path) -> None:
     fig, ax = plt.subplots(figsize=(8.5, 4.6))
     for i, r in enumerate(report["models"]):
         for xnn, style in ((True, "-"), (False, "--")):
-            cells = sorted((g for g in r.get("latency_grid", []) if g["inputs"] == "eval" and g["xnnpack"] == xnn),
+            grid = r.get("latency_grid", [])
+            first = grid[0]["inputs"] if grid else None  # eval texts (host) or the median text (device)
+            cells = sorted((g for g in grid if g["inputs"] == first and g["xnnpack"] == xnn),
                            key=lambda g: g["threads"])
             if not cells:
                 continue
             t = [g["threads"] for g in cells]
             p50 = np.array([g["p50_ms"] for g in cells])
-            err = np.array([[g["p50_ms"] - g["ci95_ms"][0], g["ci95_ms"][1] - g["p50_ms"]] for g in cells]).T
+            err = (np.array([[g["p50_ms"] - g["ci95_ms"][0], g["ci95_ms"][1] - g["p50_ms"]] for g in cells]).T
+                   if all(g.get("ci95_ms") for g in cells) else None)
             ax.errorbar(t, p50, yerr=err, color=f"C{i}", ls=style, marker="o", ms=4, capsize=3,
                         label=f"{r['name']}, XNNPACK {'on' if xnn else 'off'}")
     ax.set_yscale("log")
@@ -485,7 +557,8 @@ def plot_latency_grid(report: dict, path: str | Path) -> None:
     ax.set_ylabel("p50 latency per example, ms (log scale)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7)
-    ax.set_title(f"Latency grid, eval inputs; {report['machine']['cpu']}", fontsize=9)
+    ax.set_title(f"Latency grid, {report['headline']['inputs'] if report.get('headline') else 'eval'} inputs; "
+                 f"{report['machine']['cpu']}", fontsize=9)
     fig.tight_layout()
     write_bytes(path, _figure_png(fig))
 

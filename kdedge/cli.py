@@ -279,27 +279,53 @@ def export(distill_dir, teacher_dir, data_dir, no_teacher, out, overwrite, seed,
 @click.option("--export", "export_dir", help="A `kdedge export` output folder.  [required]")
 @click.option("--data", "data_dir", help="A `kdedge data` folder (its eval split).  [required]")
 @options(BenchConfig, BENCH_OPTS)
+@click.option("--adb", "adb_serial", help="Device mode: time the models on this Android device (adb serial).")
+@click.option("--adb-path", default="adb", show_default=True, help="Device mode: the adb executable.")
+@click.option("--benchmark-binary", help="Device mode: host path of TFLite's benchmark_model built for Android.")
+@click.option("--app", is_flag=True, help="Device mode: time with the android_demo app's benchmark mode.")
+@click.option("--runs", type=int, default=200, show_default=True, help="Device mode: timed runs per cell.")
+@click.option("--remote-dir", default="/data/local/tmp/kdedge", show_default=True,
+              help="Device mode: device folder for models, inputs and the binary.")
+@click.option("--device-timeout", type=float, default=600.0, show_default=True,
+              help="Device mode: seconds per adb command.")
 @seed_option
 @click.option("--out", help="Output folder.  [required]")
 @overwrite_option
 @click.pass_context
-def bench(ctx, export_dir, data_dir, out, overwrite, seed, **kw):
+def bench(ctx, export_dir, data_dir, out, overwrite, seed, adb_serial, adb_path, benchmark_binary, app, runs,
+          remote_dir, device_timeout, **kw):
     """Measure size, accuracy, latency and memory of every exported .tflite.
 
+    On this machine by default; with --adb SERIAL on an Android device (latency from
+    benchmark_model or the android_demo app, quality from the same files on the host).
     `kdedge bench compare OLD NEW` compares two reports.
     """
     if ctx.invoked_subcommand is not None:
         return
-    from kdedge.bench import run_bench
+    from kdedge.bench import run_bench, run_device_report
     for value, flag in ((export_dir, "--export"), (data_dir, "--data"), (out, "--out")):
         if not value:
             raise ConfigError(f"missing {flag} (or a subcommand: kdedge bench compare OLD NEW)")
     cfg = build(BenchConfig, kw, BENCH_OPTS, seed=seed)
     cfg.validate()
+    device_cfg = None
+    if adb_serial is not None or benchmark_binary or app:
+        from kdedge.device import DeviceConfig, check_device
+        if adb_serial is None:
+            raise ConfigError("--benchmark-binary and --app need --adb SERIAL (the device to run on)")
+        device_cfg = DeviceConfig(serial=adb_serial, adb=adb_path, benchmark_binary=benchmark_binary, app=app,
+                                  threads=cfg.threads, xnnpack=tuple(x == "on" for x in cfg.xnnpack), runs=runs,
+                                  warmup=cfg.warmup, remote_dir=remote_dir, timeout_s=device_timeout)
+        device_cfg.validate()
     input_dir(export_dir, "--export")
     input_dir(data_dir, "--data")
+    if device_cfg is not None:
+        check_device(device_cfg)  # no adb, no device: one line, exit 2, before the output folder exists
     out = fresh_out(out, overwrite)
-    run_bench(export_dir, data_dir, out, cfg)
+    if device_cfg is not None:
+        run_device_report(export_dir, data_dir, out, cfg, device_cfg)
+    else:
+        run_bench(export_dir, data_dir, out, cfg)
     click.echo((out / "report.md").read_text())
 
 

@@ -329,3 +329,29 @@ def test_run_device_bench_with_the_app(export_and_data, tmp_path):
     assert len(starts) == 2 and "--es inputs /data/local/tmp/kdedge/inputs/teacher_float32.input_ids.bin" in starts[1]
     assert "--ei threads 2 --ez xnnpack false --ei runs 10 --ei warmup 20" in starts[0]
     assert os.path.exists(tmp_path / "out" / "raw" / "teacher_float32_t2_x0.txt")
+
+
+def test_cli_device_mode_writes_a_bench_report_with_host_quality(export_and_data, tmp_path, binary):
+    import json
+
+    from kdedge.cli import main
+
+    export, data, _ = export_and_data
+    out = tmp_path / "bench"
+    main(["bench", "--export", str(export), "--data", str(data), "--out", str(out), "--adb", "FAKE123",
+          "--adb-path", str(fake_adb(tmp_path)), "--benchmark-binary", str(binary), "--threads", "1,4",
+          "--xnnpack", "on", "--runs", "50", "--warmup", "3"])
+    report = json.loads((out / "report.json").read_text())
+    assert report["schema"] == "kdedge-bench/3" and report["platform"] == "android"
+    assert report["machine"]["cpu"].startswith("Google Pixel 7") and report["machine"]["tool"] == "benchmark_model"
+    assert (out / "device" / "device.json").is_file() and (out / "report.png").is_file()
+    rows = {r["name"]: r for r in report["models"]}
+    device = json.loads((out / "device" / "device.json").read_text())
+    for d in device["models"]:
+        r = rows[d["name"]]
+        # Latency from the device's tool; label metrics from the same file run on the host.
+        assert r["latency"]["p50_ms"] == d["latency_grid"][0]["p50_ms"] and r["sha256"] == d["sha256"]
+        assert [(g["threads"], g["xnnpack"]) for g in r["latency_grid"]] == [(1, True), (4, True)]
+        assert 0 <= r["accuracy"] <= 1 and r["metrics"]["examples"] == report["eval"]["examples"]
+    assert rows["teacher_float32"]["agreement_with_teacher"] == 1.0
+    assert "timed on the device by `benchmark_model`" in (out / "report.md").read_text()
