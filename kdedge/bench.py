@@ -289,7 +289,8 @@ def add_metrics(rows: list[dict], logits_of: dict[str, np.ndarray], gold: np.nda
     top level, ``accuracy``, ``macro_f1``, ``macro_precision``, ``macro_recall``, ``ece`` and
     ``confusion``. With a teacher row: ``agreement_with_teacher``, ``retention``,
     ``speedup_p50``, ``size_ratio``; with a ``student_float32`` student row:
-    ``retention_vs_float_student``.
+    ``retention_vs_float_student`` and ``flip_rate_vs_float_student`` (share of examples
+    whose predicted label differs from the float student's).
     """
     gold = np.asarray(gold)
     width = max(logits.shape[1] for logits in logits_of.values()) if logits_of else 0
@@ -309,6 +310,8 @@ def add_metrics(rows: list[dict], logits_of: dict[str, np.ndarray], gold: np.nda
             r["size_ratio"] = teacher["bytes"] / r["bytes"]
         if float_student is not None:
             r["retention_vs_float_student"] = _ratio(r["accuracy"], float_student["accuracy"])
+            r["flip_rate_vs_float_student"] = float(
+                (logits_of[r["name"]].argmax(1) != logits_of[float_student["name"]].argmax(1)).mean())
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -343,9 +346,9 @@ def render_markdown(report: dict) -> str:
              "in `report.json`.",
              "",
              "| model | kind | size | gzip | accuracy | macro-F1 | precision | recall | ECE | retention "
-             "| vs float student | agreement w/ teacher | p50 ms (95% CI) | p90 ms | p99 ms | load ms "
+             "| vs float student | flips vs float | agreement w/ teacher | p50 ms (95% CI) | p90 ms | p99 ms | load ms "
              "| first call ms | peak RSS MB (+model) | speedup (p50) | smaller by |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["models"]:
         lat = r["latency"]
 
@@ -356,7 +359,8 @@ def render_markdown(report: dict) -> str:
             f"{_size(r['gzip_bytes']) if r.get('gzip_bytes') else '-'} | "
             f"{opt('accuracy', '{:.4f}')} | {opt('macro_f1', '{:.4f}')} | {opt('macro_precision', '{:.4f}')} | "
             f"{opt('macro_recall', '{:.4f}')} | {opt('ece', '{:.4f}')} | {opt('retention', '{:.2%}')} | "
-            f"{opt('retention_vs_float_student', '{:.2%}')} | {opt('agreement_with_teacher', '{:.2%}')} | "
+            f"{opt('retention_vs_float_student', '{:.2%}')} | {opt('flip_rate_vs_float_student', '{:.2%}')} | "
+            f"{opt('agreement_with_teacher', '{:.2%}')} | "
             f"{_p50(lat)} | {_ms(lat['p90_ms'])} | {_ms(lat['p99_ms'])} | {opt('load_ms', '{:.1f}')} | "
             f"{opt('first_inference_ms', '{:.2f}')} | {_rss(r)} | "
             f"{opt('speedup_p50', '{:.0f}x')} | {opt('size_ratio', '{:.0f}x')} |")

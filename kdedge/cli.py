@@ -16,6 +16,7 @@ import click
 
 import kdedge  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any TF import)
 from kdedge.bench import BenchConfig
+from kdedge.compress import CompressConfig
 from kdedge.data.stage import DataConfig
 from kdedge.distill import DistillConfig
 from kdedge.errors import ConfigError, KdedgeError
@@ -86,10 +87,24 @@ DISTILL_OPTS = [
     ("strategy", click.Choice(["default", "mirrored", "multiworker"]),
      "tf.distribute strategy for the teacher's labeling."),
 ]
+COMPRESS_OPTS = [
+    ("variants", str, "Comma-separated variants, each a chain like vocab=8000+qat (see kdedge/compress.py)."),
+    ("epochs", int, "Fine-tune epochs after the structural steps, and again for QAT."),
+    ("max_examples", int, "Transfer rows sampled for fine-tuning."),
+    ("lr", float, "Fine-tuning peak learning rate."),
+    ("batch_size", int, "Fine-tuning batch size."),
+    ("importance_texts", int, "Transfer texts scored for importance-based vocabulary pruning."),
+    ("calibration_examples", int, "Train rows for QAT range init and int8 calibration."),
+    ("cache_dir", str, "Teacher-logits cache (else $KDEDGE_CACHE or ~/.cache/kdedge)."),
+]
 EXPORT_OPTS = [
     ("modes", str, "Comma-separated quantization modes: float32,dynamic,float16,int8."),
     ("calibration_examples", int, "int8 calibration sequences from the train split."),
     ("check_examples", int, "Eval examples compared between each .tflite and Keras."),
+    ("min_retention", float, "Write nothing (exit 2) if a student .tflite keeps less than this fraction "
+                             "of the float student's eval accuracy."),
+    ("sensitivity", bool, "Write the per-layer int8 error of the student (sensitivity.md)."),
+    ("keep_float", int, "Also write student_int8_mixed.tflite with the N most sensitive layers left float."),
 ]
 BENCH_OPTS = [
     ("threads", str, "Comma-separated interpreter thread counts timed; the first is the headline."),
@@ -254,25 +269,53 @@ def distill(data_dir, teacher_dir, student_dir, out, overwrite, seed, **kw):
 @click.option("--teacher-dir", help="A `kdedge teacher` folder (exported as the reference).")
 @click.option("--data", "data_dir", required=True, help="A `kdedge data` folder (calibration and checks).")
 @click.option("--no-teacher", is_flag=True, help="Export the student only.")
+@click.option("--compress", "compress_dir", help="A `kdedge compress` folder: export its variants too.")
 @options(ExportConfig, EXPORT_OPTS)
 @seed_option
 @out_option
 @overwrite_option
-def export(distill_dir, teacher_dir, data_dir, no_teacher, out, overwrite, seed, **kw):
-    """Convert the student (every quantization mode) and the teacher to TFLite."""
+def export(distill_dir, teacher_dir, data_dir, no_teacher, compress_dir, out, overwrite, seed, **kw):
+    """Convert the student (every quantization mode, every compressed variant) and the teacher to TFLite."""
     from kdedge.export import run_export
     cfg = build(ExportConfig, kw, EXPORT_OPTS, seed=seed, teacher=not no_teacher)
     cfg.validate()
     input_dir(distill_dir, "--distill")
     input_dir(data_dir, "--data")
+    if compress_dir is not None:
+        input_dir(compress_dir, "--compress")
     if cfg.teacher:
         if teacher_dir is None:
             raise ConfigError("--teacher-dir is required unless --no-teacher")
         input_dir(teacher_dir, "--teacher-dir")
-    out = fresh_out(out, overwrite)
-    manifest = run_export(distill_dir, teacher_dir, data_dir, out, cfg)
+    out = prepare_out_dir(out, overwrite)  # replaced only once the new export is complete and past the gate
+    manifest = run_export(distill_dir, teacher_dir, data_dir, out, cfg, compress_dir)
+    gate = {r["name"]: r for r in manifest["gate"]["models"]}
     for m in manifest["models"]:
-        click.echo(f"{m['file']}: {m['bytes'] / 1e6:.3f} MB")
+        g = gate.get(m["name"])
+        kept = f"  acc {g['accuracy']:.4f}  retention {g['retention']:.2%}  flips {g['flip_rate']:.2%}" if g else ""
+        click.echo(f"{m['file']}: {m['bytes'] / 1e6:.3f} MB{kept}")
+
+
+@cli.command()
+@click.option("--distill", "distill_dir", required=True, help="A `kdedge distill` output folder.")
+@click.option("--data", "data_dir", required=True, help="The `kdedge data` folder distill read.")
+@click.option("--teacher-dir", required=True, help="The `kdedge teacher` folder distill read (cached logits).")
+@options(CompressConfig, COMPRESS_OPTS)
+@seed_option
+@out_option
+@overwrite_option
+def compress(distill_dir, data_dir, teacher_dir, out, overwrite, seed, **kw):
+    """Smaller variants of the distilled student: vocabulary pruning, hashing, factorized embeddings,
+    pruning, clustering, QAT (see `kdedge export --compress`)."""
+    from kdedge.compress import run_compress
+    cfg = build(CompressConfig, kw, COMPRESS_OPTS, seed=seed)
+    cfg.validate()
+    for path, flag in ((distill_dir, "--distill"), (data_dir, "--data"), (teacher_dir, "--teacher-dir")):
+        input_dir(path, flag)
+    out = fresh_out(out, overwrite)
+    manifest = run_compress(distill_dir, data_dir, teacher_dir, out, cfg)
+    for v in manifest["variants"]:
+        click.echo(f"{v['spec']:28s} keras acc {v['keras_eval_accuracy']:.4f}  params {v['params']:,}")
 
 
 @cli.group(invoke_without_command=True)

@@ -163,7 +163,8 @@ def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np
     if cfg.schedule == "cosine":
         lr = tf.keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=total)
     optimizer = tf.keras.optimizers.Adam(lr)
-    model.get_layer("embedding").trainable = not cfg.freeze_embeddings
+    if cfg.freeze_embeddings:  # (wrapped QAT / pruning layers are renamed; they are never frozen)
+        model.get_layer("embedding").trainable = False
     data = (tf.data.Dataset.from_tensor_slices((ids, teacher_logits.astype(np.float32), labels.astype(np.int32)))
             .shuffle(len(ids), seed=cfg.seed, reshuffle_each_iteration=True)
             .batch(cfg.batch_size).prefetch(2))
@@ -213,30 +214,23 @@ def predict(model, ids: np.ndarray, batch_size: int = 512) -> np.ndarray:
     return model.predict(ids, batch_size=batch_size, verbose=0).astype(np.float32)
 
 
-def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str | Path, out: str | Path,
-                cfg: DistillConfig) -> dict:
-    """Distill stage: train the student in ``student_dir`` on ``teacher_dir``'s logits; save to ``out``."""
-    from kdedge.data import Split
-    from kdedge.logits_cache import default_cache_dir
-    from kdedge.student import load_student, save_student
-    from kdedge.tokenizer import WordTokenizer
+def transfer_set(data_dir: Path, teacher_dir: Path, tokenizer, cfg: DistillConfig, cache_dir: Path) -> dict:
+    """The distill stage's transfer set and the teacher's logits for it (through the logit store).
 
-    cfg.validate()
-    data_dir = require_files(data_dir, ["train.jsonl", "eval.jsonl", "config.json"], "kdedge data")
-    teacher_dir = require_files(teacher_dir, ["config.json", "model/config.json"], "kdedge teacher")
-    student_dir = require_files(student_dir, ["config.json", "student.keras", "tokenizer.json"], "kdedge student")
-    out = Path(out)
-    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-    started = time.perf_counter()
+    Parts: the train split, the data folder's unlabeled text, and ``cfg.augment_copies``
+    augmented copies of the train split; each is cached on its own, so changing the
+    augmentation does not relabel the rest. Returns ``texts``, ``labels`` (-1 where
+    unlabeled), ``z`` (teacher logits), ``parts`` (name -> size), ``evals`` (the eval
+    Split), ``z_eval``, ``labeled_now`` (texts the teacher had to label) and
+    ``teacher_seconds``.
+    """
+    from kdedge.data import Split
 
     train = Split.from_jsonl(data_dir / "train.jsonl", "train")
     evals = Split.from_jsonl(data_dir / "eval.jsonl", "eval")
-    # The transfer set in parts, each cached on its own: changing the augmentation
-    # does not relabel the train split or the unlabeled text.
     parts = {"train": list(train.texts)}
     if (data_dir / "unlabeled.jsonl").exists():
         parts["unlabeled"] = Split.from_jsonl(data_dir / "unlabeled.jsonl", "unlabeled").texts
-    tokenizer = WordTokenizer.load(student_dir / "tokenizer.json")
     if cfg.augment_copies:
         from kdedge.augment import augment, word_neighbours
         neighbours = None
@@ -257,10 +251,32 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         z, n = teacher.logits(part, f"teacher labels {name}")
         z_parts.append(z)
         labeled_now += n
-    z_train = np.concatenate(z_parts)
     z_eval, n = teacher.logits(evals.texts, "teacher labels eval")
     labeled_now += n
-    teacher_seconds = time.perf_counter() - t0
+    return {"texts": texts, "labels": labels, "z": np.concatenate(z_parts),
+            "parts": {name: len(part) for name, part in parts.items()}, "evals": evals, "z_eval": z_eval,
+            "labeled_now": labeled_now, "teacher_seconds": time.perf_counter() - t0}
+
+
+def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str | Path, out: str | Path,
+                cfg: DistillConfig) -> dict:
+    """Distill stage: train the student in ``student_dir`` on ``teacher_dir``'s logits; save to ``out``."""
+    from kdedge.logits_cache import default_cache_dir
+    from kdedge.student import load_student, save_student
+    from kdedge.tokenizer import WordTokenizer
+
+    cfg.validate()
+    data_dir = require_files(data_dir, ["train.jsonl", "eval.jsonl", "config.json"], "kdedge data")
+    teacher_dir = require_files(teacher_dir, ["config.json", "model/config.json"], "kdedge teacher")
+    student_dir = require_files(student_dir, ["config.json", "student.keras", "tokenizer.json"], "kdedge student")
+    out = Path(out)
+    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    started = time.perf_counter()
+
+    tokenizer = WordTokenizer.load(student_dir / "tokenizer.json")
+    ts = transfer_set(data_dir, teacher_dir, tokenizer, cfg, cache_dir)
+    texts, labels, z_train, z_eval = ts["texts"], ts["labels"], ts["z"], ts["z_eval"]
+    parts, labeled_now, teacher_seconds, evals = ts["parts"], ts["labeled_now"], ts["teacher_seconds"], ts["evals"]
 
     model = load_student(student_dir / "student.keras")
     ids, eval_ids = tokenizer.encode(texts), tokenizer.encode(evals.texts)
@@ -288,7 +304,7 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         "agreement_with_teacher": float((z_student.argmax(1) == z_eval.argmax(1)).mean()),
         "transfer_examples": len(texts),
         "labeled_examples": int((labels >= 0).sum()),
-        "transfer_parts": {name: len(part) for name, part in parts.items()},
+        "transfer_parts": parts,
         "teacher_logits_cached": labeled_now == 0,
         "teacher_texts_labeled": labeled_now,
         "teacher_logits_seconds": round(teacher_seconds, 1),

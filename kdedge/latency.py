@@ -107,8 +107,8 @@ def token_arrays(export_dir: Path, entry: dict, texts: list[str], length: int | 
         for i, row in enumerate(tokenize(tok, texts, cut, "head" if length else entry.get("truncation", "head"))):
             ids[i, :len(row)] = row
         return {"input_ids": ids, "attention_mask": (ids != 0).astype(np.int32)}
-    from kdedge.tokenizer import WordTokenizer
-    ids = WordTokenizer.load(Path(export_dir) / entry["tokenizer"]).encode(texts)
+    from kdedge.embedding import load_tokenizer  # word tokenizer, with or without OOV hash buckets
+    ids = load_tokenizer(Path(export_dir) / entry["tokenizer"]).encode(texts)
     if length:
         ids[:, length:] = 0
     return {"input_ids": ids}

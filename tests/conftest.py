@@ -74,3 +74,23 @@ def tiny_teacher_init(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_bert") / "ckpt"
     build_tiny_teacher(folder)
     return folder
+
+
+def tiny_flags(data_dir, teacher_init, cache):
+    return ["--dataset", "sst2", "--data-dir", str(data_dir), "--teacher", str(teacher_init),
+            "--max-len", "16", "--teacher-epochs", "3", "--teacher-batch-size", "16", "--teacher-lr", "1e-3",
+            "--vocab-size", "100", "--embed-dim", "16", "--filters", "8", "--epochs", "6", "--batch-size", "16",
+            "--calibration-examples", "50", "--check-examples", "64", "--min-runs", "20", "--warmup", "2",
+            "--time-cap", "0.2", "--threads", "1", "--xnnpack", "on,off", "--lengths", "8",
+            "--cache-dir", str(cache)]
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory, tiny_data_dir, tiny_teacher_init):
+    """A whole tiny `kdedge pipeline` run (every stage, through the CLI), shared by the tests."""
+    from kdedge.cli import main
+
+    root = tmp_path_factory.mktemp("pipeline")
+    out = root / "run"
+    main(["pipeline", "--out", str(out)] + tiny_flags(tiny_data_dir, tiny_teacher_init, root / "cache"))
+    return out

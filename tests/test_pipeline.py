@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import tiny_flags
 from kdedge.cli import main
 from kdedge.pipeline import STAGES
 
@@ -12,21 +13,9 @@ MODELS = {"student_float32", "student_dynamic", "student_float16", "student_int8
           "baseline_float32"}
 
 
-def tiny_flags(data_dir, teacher_init, cache):
-    return ["--dataset", "sst2", "--data-dir", str(data_dir), "--teacher", str(teacher_init),
-            "--max-len", "16", "--teacher-epochs", "3", "--teacher-batch-size", "16", "--teacher-lr", "1e-3",
-            "--vocab-size", "100", "--embed-dim", "16", "--filters", "8", "--epochs", "6", "--batch-size", "16",
-            "--calibration-examples", "50", "--check-examples", "64", "--min-runs", "20", "--warmup", "2",
-            "--time-cap", "0.2", "--threads", "1", "--xnnpack", "on,off", "--lengths", "8",
-            "--cache-dir", str(cache)]
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_data_dir, tiny_teacher_init):
-    root = tmp_path_factory.mktemp("pipeline")
-    out = root / "run"
-    main(["pipeline", "--out", str(out)] + tiny_flags(tiny_data_dir, tiny_teacher_init, root / "cache"))
-    return out
+def run(pipeline_run):
+    return pipeline_run
 
 
 def test_every_stage_wrote_its_folder_and_config(run):
