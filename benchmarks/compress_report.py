@@ -47,10 +47,16 @@ def main() -> int:
     p.add_argument("--results", default=None, help="default benchmarks/results/<dataset>")
     p.add_argument("--name", default="compress", help="report file stem: <results>/<name>.{json,md,png}")
     p.add_argument("extra", nargs="*", help="more kdedge compress flags (after --)")
+    p.add_argument("--render-only", action="store_true", help="re-render <name>.md and .png from <name>.json")
     args = p.parse_args()
     run, out = Path(args.run), Path(args.out)
     dataset = json.loads((run / "data" / "config.json").read_text())["dataset"]
     results = Path(args.results or ROOT / "benchmarks" / "results" / dataset)
+    if args.render_only:
+        report = json.loads((results / f"{args.name}.json").read_text())
+        plot(report, results / report["plot"])
+        write_text(results / f"{args.name}.md", render(report))
+        return 0
     d = {s: out / s for s in ("compress", "export", "bench")}
     commands = {
         "compress": ["kdedge", "compress", "--distill", args.distill, "--data", str(run / "data"), "--teacher-dir",
@@ -163,6 +169,7 @@ def plot(r: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     from kdedge.bench import pareto_front
 
@@ -180,6 +187,9 @@ def plot(r: dict, path: Path) -> None:
             ax.axhline(100 * r["teacher"]["accuracy"] * RETAIN_TEACHER, color="C3", ls=":", lw=1,
                        label=f"{RETAIN_TEACHER:.0%} of the teacher")
         ax.set_xscale("log")
+        ticks = [t for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10) if min(xs) / 1.5 <= t <= max(xs) * 1.5]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("accuracy on the eval split, % (from the .tflite)")
         ax.grid(True, which="both", alpha=0.3)
