@@ -19,18 +19,17 @@ for a number already measured.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kdedge.io import write_bytes, write_json, write_text  # noqa: E402
+from stages_report import run_timed  # noqa: E402
+
+from kdedge.io import write_figure, write_json, write_text  # noqa: E402
 
 INT8_MAX_BYTES = 1_000_000
 RETAIN_FLOAT = 0.99
@@ -66,12 +65,7 @@ def main() -> int:
         "bench": ["kdedge", "bench", "--export", str(d["export"]), "--data", str(run / "data"), "--out",
                   str(d["bench"]), "--overwrite", "--threads", "1", "--xnnpack", "on", "--lengths", ""],
     }
-    seconds = {}
-    for stage, cmd in commands.items():
-        print("$ " + shlex.join(cmd), file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        seconds[stage] = round(time.perf_counter() - t0, 1)
+    seconds = run_timed(commands)
 
     bench = json.loads((d["bench"] / "report.json").read_text())
     export = json.loads((d["export"] / "manifest.json").read_text())
@@ -196,10 +190,7 @@ def plot(r: dict, path: Path) -> None:
     axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7)
     fig.suptitle(f"{r['dataset']}: compressed students ({r['eval']['examples']} eval examples)", fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_bytes(path, buf.getvalue())
+    write_figure(path, fig)
 
 
 if __name__ == "__main__":

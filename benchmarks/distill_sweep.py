@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from kdedge.bench import machine_info  # noqa: E402
 from kdedge.distill import DistillConfig, run_distill  # noqa: E402
-from kdedge.io import read_json, write_bytes, write_json, write_text  # noqa: E402
+from kdedge.io import read_json, write_figure, write_json, write_text  # noqa: E402
 from kdedge.student import StudentConfig, run_student  # noqa: E402
 
 
@@ -145,7 +145,6 @@ def render(r: dict) -> str:
 
 
 def plot(r: dict, path: Path) -> None:
-    import io
 
     import matplotlib
     matplotlib.use("Agg")
@@ -169,10 +168,7 @@ def plot(r: dict, path: Path) -> None:
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_bytes(path, buf.getvalue())
+    write_figure(path, fig)
 
 
 if __name__ == "__main__":

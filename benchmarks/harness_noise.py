@@ -15,7 +15,6 @@ Run it on a quiet machine: another process on a 2-core box is noise too.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import shlex
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kdedge.io import write_bytes, write_json, write_text  # noqa: E402
+from kdedge.io import write_figure, write_json, write_text  # noqa: E402
 from kdedge.stats import spread  # noqa: E402
 
 TARGET = 0.05  # the bar: five runs agree within 5% on p50
@@ -118,10 +117,7 @@ def plot(r: dict, path: Path) -> None:
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_bytes(path, buf.getvalue())
+    write_figure(path, fig)
 
 
 if __name__ == "__main__":

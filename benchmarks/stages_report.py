@@ -58,6 +58,17 @@ def check(report: dict, dataset: str, distill_wall: float | None) -> list[dict]:
     return [{"target": t, "value": v, "met": bool(ok), "shown": s} for t, v, ok, s in out]
 
 
+def run_timed(commands: dict[str, list[str]]) -> dict[str, float]:
+    """Run each stage's command in a fresh process, in order (stop on failure); wall seconds per stage."""
+    seconds = {}
+    for stage, cmd in commands.items():
+        print("$ " + shlex.join(cmd), file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        seconds[stage] = round(time.perf_counter() - t0, 1)
+    return seconds
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="folder with data/ and teacher/")
@@ -89,12 +100,7 @@ def main() -> int:
     }
     if args.distill:
         del commands["student"], commands["distill"]
-    seconds = {}
-    for stage, cmd in commands.items():
-        print("$ " + shlex.join(cmd), file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        seconds[stage] = round(time.perf_counter() - t0, 1)
+    seconds = run_timed(commands)
     report = json.loads((d["bench"] / "report.json").read_text())
     report["run"] = {"command": "\n".join(shlex.join(c) for c in commands.values()),
                      "benchmark_command": "python benchmarks/stages_report.py " + shlex.join(sys.argv[1:]),

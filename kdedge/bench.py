@@ -190,13 +190,18 @@ def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg
               "headline": {"threads": head_threads, "xnnpack": head_xnn, "inputs": "eval"},
               "models": rows, "run": extra or {}}
     out = Path(out)
+    write_report(report, out)
+    write_json(out / "config.json", {**dataclasses.asdict(cfg), "export": str(export_dir), "data": str(data_dir)})
+    return report
+
+
+def write_report(report: dict, out: Path) -> None:
+    """The plots, ``report.json`` and ``report.md`` into ``out`` (``report["plots"]`` names the plots)."""
     plot_report(report, out / "report.png")
     plot_latency_grid(report, out / "latency.png")
     report["plots"] = ["report.png", "latency.png"]
     write_json(out / "report.json", report)
     write_text(out / "report.md", render_markdown(report))
-    write_json(out / "config.json", {**dataclasses.asdict(cfg), "export": str(export_dir), "data": str(data_dir)})
-    return report
 
 
 def labeled_eval(data_dir: Path, cfg: BenchConfig) -> tuple[list[str], np.ndarray, list[str] | None]:
@@ -263,11 +268,7 @@ def run_device_report(export_dir: str | Path, data_dir: str | Path, out: str | P
                        "label_names": label_names, "ece_bins": ECE_BINS, "metrics_from": "host LiteRT, same files"},
               "headline": {"threads": grid[0]["threads"], "xnnpack": grid[0]["xnnpack"], "inputs": grid[0]["inputs"]},
               "models": rows, "run": {"device_report": "device/device.json"}}
-    plot_report(report, out / "report.png")
-    plot_latency_grid(report, out / "latency.png")
-    report["plots"] = ["report.png", "latency.png"]
-    write_json(out / "report.json", report)
-    write_text(out / "report.md", render_markdown(report))
+    write_report(report, out)
     return report
 
 
@@ -478,23 +479,13 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
-def _figure_png(fig) -> bytes:
-    import io
-
-    import matplotlib.pyplot as plt
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def plot_report(report: dict, path: str | Path) -> None:
     """Accuracy against headline p50 latency and against size (log scales), Pareto fronts marked, as PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kdedge.io import write_bytes
+    from kdedge.io import write_figure
 
     h = report.get("headline") or {"threads": report["config"].get("threads"), "xnnpack": True}
     threads = h["threads"][0] if isinstance(h["threads"], (list, tuple)) else h["threads"]
@@ -528,7 +519,7 @@ def plot_report(report: dict, path: str | Path) -> None:
     fig.suptitle(f"{report['eval']['examples']} eval examples; {report['machine']['cpu']}; "
                  "ringed points: the Pareto front (nothing is both faster/smaller and more accurate)", fontsize=9)
     fig.tight_layout()
-    write_bytes(path, _figure_png(fig))
+    write_figure(path, fig)
 
 
 def plot_latency_grid(report: dict, path: str | Path) -> None:
@@ -538,7 +529,7 @@ def plot_latency_grid(report: dict, path: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kdedge.io import write_bytes
+    from kdedge.io import write_figure
 
     fig, ax = plt.subplots(figsize=(8.5, 4.6))
     for i, r in enumerate(report["models"]):
@@ -564,7 +555,7 @@ def plot_latency_grid(report: dict, path: str | Path) -> None:
     ax.set_title(f"Latency grid, {report['headline']['inputs'] if report.get('headline') else 'eval'} inputs; "
                  f"{report['machine']['cpu']}", fontsize=9)
     fig.tight_layout()
-    write_bytes(path, _figure_png(fig))
+    write_figure(path, fig)
 
 
 def _size(n: int) -> str:

@@ -178,7 +178,8 @@ def run_compress(distill_dir: str | Path, data_dir: str | Path, teacher_dir: str
     qat_specs = [s for s in cfg.variants if parse_variant(s)[-1][0] == "qat"]
     if no_qat and qat_specs:
         raise ConfigError(f"--variants {','.join(qat_specs)}: {no_qat[0]}")
-    base_acc = float((predict(base, tokenizer.encode(evals.texts)).argmax(1)[labeled] == evals.labels[labeled]).mean())
+    encoded = {"texts": tokenizer.encode(texts), "eval": tokenizer.encode(evals.texts)}
+    base_acc = float((predict(base, encoded["eval"]).argmax(1)[labeled] == evals.labels[labeled]).mean())
 
     importance = {}
     manifest = {"distill": str(distill_dir), "float_student_keras_accuracy": base_acc,
@@ -188,7 +189,7 @@ def run_compress(distill_dir: str | Path, data_dir: str | Path, teacher_dir: str
         print(f"compress: {spec}", file=sys.stderr, flush=True)
         steps = parse_variant(spec)
         entry = build_variant(spec, steps, base, tokenizer, texts, z, labels, evals, calib_texts, tune, importance,
-                              cfg, out / slug(spec))
+                              cfg, out / slug(spec), encoded)
         entry["seconds"] = round(time.perf_counter() - t0, 1)
         entry["keras_retention_vs_float_student"] = entry["keras_eval_accuracy"] / base_acc if base_acc else None
         write_json(out / slug(spec) / "variant.json", entry)
@@ -200,12 +201,15 @@ def run_compress(distill_dir: str | Path, data_dir: str | Path, teacher_dir: str
 
 
 def build_variant(spec, steps, base, tokenizer, texts, z, labels, evals, calib_texts, tune, importance, cfg,
-                  folder: Path) -> dict:
-    """One variant: structural rewrites, fine-tune, optional QAT; saved to ``folder``. Returns its entry."""
+                  folder: Path, encoded: dict) -> dict:
+    """One variant: structural rewrites, fine-tune, optional QAT; saved to ``folder``. Returns its entry.
+
+    ``encoded``: ``texts`` and ``evals.texts`` encoded with ``tokenizer`` (``"texts"``, ``"eval"``),
+    shared by every variant that keeps the vocabulary.
+    """
     from converters.sparsity import cluster_student, prune_student, sparsity_report, strip
     from kdedge import embedding
     from kdedge.distill import predict, train_student
-    from kdedge.io import write_bytes
     from kdedge.student import save_student
 
     model, tok = base, tokenizer
@@ -227,7 +231,7 @@ def build_variant(spec, steps, base, tokenizer, texts, z, labels, evals, calib_t
         tok, model = embedding.add_oov_buckets(tok, model, int(structural["buckets"]))
     if "rank" in structural:
         model, _ = embedding.factorize_embedding(model, int(structural["rank"]))
-    ids = tok.encode(texts)
+    ids = encoded["texts"] if tok is tokenizer else tok.encode(texts)
     steps_per_epoch = -(-len(ids) // tune.batch_size)
     if "prune" in structural:
         total = steps_per_epoch * tune.epochs
@@ -238,7 +242,7 @@ def build_variant(spec, steps, base, tokenizer, texts, z, labels, evals, calib_t
                               begin_step=0, end_step=end, frequency=frequency)
     elif "cluster" in structural:
         model = cluster_student(model, int(structural["cluster"]))
-    eval_ids = tok.encode(evals.texts)
+    eval_ids = encoded["eval"] if tok is tokenizer else tok.encode(evals.texts)
     labeled = evals.labels >= 0
     if structural:
         history += train_student(model, ids, z, labels, tune, eval_ids[labeled], evals.labels[labeled],
@@ -249,13 +253,14 @@ def build_variant(spec, steps, base, tokenizer, texts, z, labels, evals, calib_t
              "method": quant, "steps": [f"{k}={v}" if v else k for k, v in steps],
              "vocab_rows": len(tok.vocab) + getattr(tok, "buckets", 0), "params": int(model.count_params())}
     save_student(model, folder / "student.keras")
-    write_bytes(folder / "tokenizer.json", _tokenizer_json(tok))
+    tok.save(folder / "tokenizer.json")
     final = model
     if quant == "qat":
         from converters.qat import quantize_student, save_qat_weights
         from converters.sparsity import preserve_qat
         calib = tok.encode(calib_texts)
-        kind = "prune" if "prune" in structural else "cluster" if "cluster" in structural else None
+        kind = entry["qat_kind"] = ("prune" if "prune" in structural else "cluster" if "cluster" in structural
+                                    else None)
         qat = preserve_qat(model, kind, calib) if kind else quantize_student(model, calib)
         history += train_student(qat, ids, z, labels, tune, eval_ids[labeled], evals.labels[labeled],
                                  desc=f"{spec} QAT")
@@ -263,13 +268,9 @@ def build_variant(spec, steps, base, tokenizer, texts, z, labels, evals, calib_t
         final = qat
     pred = predict(final, eval_ids).argmax(1)
     entry["keras_eval_accuracy"] = float((pred[labeled] == evals.labels[labeled]).mean())
-    entry["sparsity"] = {k: v for k, v in sparsity_report(model).items()}
+    entry["sparsity"] = sparsity_report(model)
     entry["history"] = history
     if "scores" in importance and ("vocab" in structural):
         entry["importance_seconds"] = importance["seconds"]
     return entry
 
-
-def _tokenizer_json(tok) -> bytes:
-    import json
-    return (json.dumps(tok.to_dict(), ensure_ascii=False) + "\n").encode()

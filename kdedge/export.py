@@ -244,10 +244,9 @@ def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: 
         model = load_student(folder / "student.keras")
         t0 = time.perf_counter()
         if v["method"] == "qat":
-            kind = next((k for k in ("prune", "cluster") if any(st.startswith(k) for st in v["steps"])), None)
-            if kind:  # pruning- / cluster-preserving QAT: its weight quantizers hold the mask / assignment too
+            if v.get("qat_kind"):  # pruning- / cluster-preserving QAT: its quantizers hold the mask / assignment
                 from converters.sparsity import preserve_qat
-                qat = preserve_qat(model, kind)
+                qat = preserve_qat(model, v["qat_kind"])
                 qat.load_weights(str(folder / "qat.weights.h5"))
             else:
                 qat = load_qat(model, folder / "qat.weights.h5")
