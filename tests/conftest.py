@@ -76,6 +76,27 @@ def tiny_teacher_init(tmp_path_factory):
     return folder
 
 
+def fit_steps(model, batches, lr: float = 1e-2) -> list[float]:
+    """Plain cross-entropy GradientTape steps (Adam, ``lr``), one training-mode call per batch; the losses."""
+    import tensorflow as tf
+    optimizer = tf.keras.optimizers.Adam(lr)
+
+    @tf.function
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            logits = model(xb, training=True)
+            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return loss
+
+    return [float(step(xb, yb)) for xb, yb in batches]
+
+
+def epochs_of(x, y, epochs: int, batch: int = 32):
+    """``epochs`` passes over ``(x, y)`` in order, in batches of ``batch``."""
+    return ((x[i:i + batch], y[i:i + batch]) for _ in range(epochs) for i in range(0, len(x), batch))
+
+
 def tiny_flags(data_dir, teacher_init, cache):
     return ["--dataset", "sst2", "--data-dir", str(data_dir), "--teacher", str(teacher_init),
             "--max-len", "16", "--teacher-epochs", "3", "--teacher-batch-size", "16", "--teacher-lr", "1e-3",

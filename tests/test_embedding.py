@@ -15,7 +15,7 @@ from kdedge.errors import StageInputError
 from kdedge.runtime import TFLiteModel
 from kdedge.student import StudentConfig, build_student, load_student, save_student
 from kdedge.tokenizer import WordTokenizer
-from conftest import FILLER, NEGATIVE, POSITIVE, make_sentences
+from conftest import FILLER, NEGATIVE, POSITIVE, epochs_of, fit_steps, make_sentences
 
 MAX_LEN, DIM = 12, 8
 SENTIMENT = POSITIVE + NEGATIVE
@@ -28,7 +28,6 @@ def _predict(model, ids):
 @pytest.fixture(scope="module")
 def trained():
     """(tokenizer, trained wordavg student, train texts)."""
-    import tensorflow as tf
 
     rows = make_sentences(256, seed=3)
     texts, labels = [t for t, _ in rows], np.array([y for _, y in rows], dtype=np.int32)
@@ -37,18 +36,7 @@ def trained():
     model = build_student(StudentConfig(arch="wordavg", max_len=MAX_LEN, embed_dim=DIM, hidden=8, dropout=0.0),
                           len(tok.vocab))
     x = tok.encode(texts)
-    optimizer = tf.keras.optimizers.Adam(2e-2)
-
-    @tf.function
-    def step(xb, yb):
-        with tf.GradientTape() as tape:
-            logits = model(xb, training=True)
-            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-
-    for _ in range(15):
-        for i in range(0, len(x), 32):
-            step(x[i:i + 32], labels[i:i + 32])
+    fit_steps(model, epochs_of(x, labels, 15), lr=2e-2)
     assert (_predict(model, x).argmax(1) == labels).mean() > 0.9  # it learned the task
     return tok, model, texts
 

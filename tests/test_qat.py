@@ -6,6 +6,7 @@ check the file against the QAT Keras model it came from.
 
 import numpy as np
 import pytest
+from conftest import epochs_of, fit_steps
 
 from converters.qat import QAT_ARCHS, load_qat, qat_to_tflite, quantize_student, save_qat_weights
 from kdedge.errors import ConfigError
@@ -30,18 +31,7 @@ def _task(n, seed):
 
 
 def _train(model, x, y, epochs):
-    import tensorflow as tf
-    optimizer = tf.keras.optimizers.Adam(1e-2)
-
-    @tf.function
-    def step(xb, yb):
-        with tf.GradientTape() as tape:
-            logits = model(xb, training=True)
-            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-        return loss
-
-    return [float(step(x[i:i + 32], y[i:i + 32])) for _ in range(epochs) for i in range(0, len(x), 32)]
+    return fit_steps(model, epochs_of(x, y, epochs))
 
 
 @pytest.fixture(scope="module", params=QAT_ARCHS)

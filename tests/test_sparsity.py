@@ -9,6 +9,7 @@ import gzip
 
 import numpy as np
 import pytest
+from conftest import fit_steps
 
 from converters.keras_to_tflite import keras_to_tflite
 from converters.qat import qat_to_tflite
@@ -52,22 +53,8 @@ CHECK, _ = _task(32, seed=2)  # never trained or calibrated on
 
 def _train(model, steps, lr=1e-2):
     """``steps`` GradientTape steps of batch 16, one training-mode call of the model per step."""
-    import tensorflow as tf
-    optimizer = tf.keras.optimizers.Adam(lr)
-
-    @tf.function
-    def step(xb, yb):
-        with tf.GradientTape() as tape:
-            logits = model(xb, training=True)
-            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-        return loss
-
-    losses = []
-    for i in range(steps):
-        start = (16 * i) % len(X)
-        losses.append(float(step(X[start:start + 16], Y[start:start + 16])))
-    return losses
+    starts = [(16 * i) % len(X) for i in range(steps)]
+    return fit_steps(model, ((X[s:s + 16], Y[s:s + 16]) for s in starts), lr)
 
 
 def _representative():

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import epochs_of, fit_steps
 
 from converters import keras_to_tflite
 from kdedge.runtime import TFLiteModel
@@ -55,21 +56,9 @@ def _synthetic_task(n, seed, max_len=12, vocab=20):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_student_int8_export_agrees_with_keras(arch):
-    import tensorflow as tf
     model = build_student(_tiny(arch), vocab_size=20)
     x, y = _synthetic_task(256, seed=1)
-    optimizer = tf.keras.optimizers.Adam(1e-2)
-
-    @tf.function
-    def step(xb, yb):
-        with tf.GradientTape() as tape:
-            logits = model(xb, training=True)
-            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-
-    for _ in range(6):  # a few epochs, so the logits have margins worth comparing
-        for i in range(0, len(x), 32):
-            step(x[i:i + 32], y[i:i + 32])
+    fit_steps(model, epochs_of(x, y, 6))  # a few epochs, so the logits have margins worth comparing
     check, _ = _synthetic_task(64, seed=2)
     keras_out = model(check, training=False).numpy()
 
