@@ -1,18 +1,23 @@
-"""Model -> TFLite converters used by ``kdedge export``.
+"""Model -> TFLite conversion and compression: a library that imports nothing of kdedge.
 
-- :func:`keras_to_tflite` -- a tf-keras student, in float32, dynamic-range,
-  float16 or full-integer int8.
-- :func:`hf_bert_to_tflite` -- a transformers TF BERT classifier at a fixed
-  sequence length (the reference the students are measured against).
+    keras_to_tflite.py  keras_to_tflite: a tf-keras student in float32, dynamic-range, float16 or int8
+    hf_to_tflite.py     hf_bert_to_tflite: a transformers TF BERT classifier at a fixed length
+    sensitivity.py      per-layer int8 error; int8 with the worst layers left float
+    qat.py              quantization-aware training of the students (tfmot QuantizeConfigs)
+    sparsity.py         magnitude / 2:4 pruning and weight clustering while training
+    preserve_qat.py     QAT that keeps a pruned or clustered student's zeros / clusters
+    weights.py          zeros, distinct values and sizes of weights, in Keras and in a .tflite
+    errors.py           ConverterError, and the tf-keras check
 
-Both return the flatbuffer as bytes; writing it (atomically) is the caller's job.
+Every function returns bytes (a flatbuffer) or a model; writing files, atomically,
+is the caller's job (kdedge's export and compress stages). Bad arguments and
+unsupported models raise :class:`converters.errors.ConverterError` (a ValueError).
+The models are tf-keras (Keras 2) ones: set ``TF_USE_LEGACY_KERAS=1`` before
+TensorFlow is imported (``import kdedge`` does); the QAT and sparsity modules
+refuse to load on Keras 3. Importing this package imports no TensorFlow.
 """
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from converters.hf_to_tflite import hf_bert_to_tflite  # noqa: E402
-from converters.keras_to_tflite import QUANT_MODES, keras_to_tflite  # noqa: E402
+from converters.hf_to_tflite import hf_bert_to_tflite
+from converters.keras_to_tflite import QUANT_MODES, keras_to_tflite
 
 __all__ = ["QUANT_MODES", "hf_bert_to_tflite", "keras_to_tflite"]

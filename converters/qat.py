@@ -3,7 +3,8 @@
 tfmot's ``quantize_model`` cannot quantize a student as it is (tfmot 0.8.1):
 
 - its default registry has no ``Embedding``, ``Conv1D`` or RNN entries, nor
-  kdedge's custom layers, so each needs a :class:`QuantizeConfig` here;
+  kdedge's custom layers, so each needs a :class:`QuantizeConfig` here
+  (:class:`LayerQuantizeConfig`);
 - the model's input is int32 token ids, and the default layout transform puts
   a fake-quant layer (``QuantizeLayer``) right after every ``InputLayer`` whose
   consumers are quantized -- a float op on an int tensor, which fails.
@@ -33,10 +34,18 @@ int8; the rest is PTQ.
 
 ``bilstm`` is not supported: see :data:`UNSUPPORTED`.
 
-Saving: weights only (:func:`save_qat_weights`, ``.weights.h5``), rebuilt on
-the float student by :func:`load_qat`. A whole QAT model does not round-trip
-through ``.keras`` with tfmot 0.8.1 (see :func:`save_qat_weights`). The
-configs are registered Keras objects (package ``kdedge``): no Lambda, no pickle.
+Saving: weights only (``qat.save_weights(path)``, a ``.weights.h5``), rebuilt on
+the float student by :func:`load_qat`. A whole QAT model saved as ``.keras``
+does not load back with tfmot 0.8.1 and tf-keras 2.21 (``Layer 'quant_embedding'
+expected 4 variables, but received 5 variables during loading``:
+``QuantizeWrapperV2`` lists the wrapped layer's weights once more when it is
+built before the layer than when it is built after it, as on load;
+tensorflow/model-optimization PR #1123, unmerged). The configs are registered
+Keras objects (package ``kdedge``): no Lambda, no pickle.
+
+Like every module of ``converters``, this one imports nothing of kdedge: it
+takes models and returns models or bytes, and raises
+:class:`converters.errors.ConverterError`; writing files is the caller's job.
 
 Freezing a layer: ``qat.get_layer("quant_embedding").trainable = False``
 does not take its weights out of ``qat.trainable_weights`` (tfmot 0.8.1's
@@ -47,23 +56,32 @@ Example::
 
     qat = quantize_student(student, calibration=train_ids[:256])
     ...  # train qat like the float student; its layers are named quant_<name>
-    save_qat_weights(qat, "qat.weights.h5")
+    qat.save_weights("qat.weights.h5")
     content = qat_to_tflite(qat, representative)  # representative as for keras_to_tflite int8
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+    default_8bit_quantize_layout_transform as layout,
+    default_8bit_quantize_registry as registry,
+    default_8bit_quantize_scheme as scheme,
+)
 
-from kdedge.errors import ConfigError
+from converters.errors import ConverterError, require_tf_keras
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+require_tf_keras(tf)
 
-QAT_ARCHS = ("cnn", "wordavg", "transformer")  # the kdedge.student archs quantize_student takes
+quantizers = tfmot.quantization.keras.quantizers
+register = tf.keras.utils.register_keras_serializable(package="kdedge")
+
+QAT_ARCHS = ("cnn", "wordavg", "transformer")  # the kdedge student archs quantize_student takes
 
 UNSUPPORTED = {
     "BiLSTMMaxPool": (
@@ -74,118 +92,90 @@ UNSUPPORTED = {
 }
 
 
-def _tfmot():
-    import tensorflow_model_optimization as tfmot
-    return tfmot
+def weight_quantizer():
+    # tfmot's default for Dense weights: one scale per tensor, symmetric, [-127, 127], the current min/max.
+    return quantizers.LastValueQuantizer(num_bits=8, per_axis=False, symmetric=True, narrow_range=True)
 
 
-_CONFIGS: dict | None = None
+def activation_quantizer():
+    # tfmot's default for activations: asymmetric, [-128, 127], ranges as moving averages (start [-6, 6]).
+    return quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
 
 
-def _configs() -> dict:
-    """The registered QuantizeConfig class and the QAT scheme, by name (defined once, lazily: TF is slow)."""
-    global _CONFIGS
-    if _CONFIGS is None:
-        _CONFIGS = _define_configs()
-    return _CONFIGS
+@register
+class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+    """Fake-quantize named weight attributes, the ``activation`` attribute and/or the output of a layer.
+
+    One class for every layer the tfmot registry lacks; the instances
+    differ by arguments (see :func:`config_for`).
+
+    Args:
+        weights: attribute names of the weights to quantize; the layer's
+            ``call`` must read them from ``self`` (the wrapper swaps each
+            for its fake-quantized tensor before calling it).
+        activation: quantize after ``layer.activation`` (Conv1D's ReLU),
+            as tfmot does for Conv2D / Dense.
+        output: quantize the layer's output.
+    """
+
+    def __init__(self, weights=(), activation: bool = False, output: bool = False):
+        self.weights = list(weights)
+        self.activation, self.output = activation, output
+
+    def get_weights_and_quantizers(self, layer):
+        return [(getattr(layer, name), weight_quantizer()) for name in self.weights]
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        for name, value in zip(self.weights, quantize_weights, strict=True):
+            setattr(layer, name, value)
+
+    def get_activations_and_quantizers(self, layer):
+        return [(layer.activation, activation_quantizer())] if self.activation else []
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        if self.activation:
+            layer.activation = quantize_activations[0]
+
+    def get_output_quantizers(self, layer):
+        return [activation_quantizer()] if self.output else []
+
+    def get_config(self):
+        return {"weights": self.weights, "activation": self.activation, "output": self.output}
+
+    def __eq__(self, other):
+        return isinstance(other, LayerQuantizeConfig) and self.get_config() == other.get_config()
 
 
-def _define_configs() -> dict:
-    import tensorflow as tf
+class TokenIdLayoutTransform(layout.Default8BitQuantizeLayoutTransform):
+    """tfmot's default layout transform, minus the fake-quant after the (int32 ids) input layers."""
 
-    tfmot = _tfmot()
-    quantizers = tfmot.quantization.keras.quantizers
-    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
-        default_8bit_quantize_layout_transform as layout,
-        default_8bit_quantize_scheme as scheme,
-    )
+    def apply(self, model, layer_quantize_map):
+        # InputLayerQuantize only matches layers in the candidate set (the map's keys): drop the inputs.
+        inputs = {layer.name for layer in model._input_layers}  # as quantize_apply finds them
+        return super().apply(model, {k: v for k, v in layer_quantize_map.items() if k not in inputs})
 
-    register = tf.keras.utils.register_keras_serializable(package="kdedge")
 
-    def weight_quantizer():
-        # tfmot's default for Dense weights: one scale per tensor, symmetric, [-127, 127], the current min/max.
-        return quantizers.LastValueQuantizer(num_bits=8, per_axis=False, symmetric=True, narrow_range=True)
+class TokenIdQuantizeScheme(scheme.Default8BitQuantizeScheme):
+    """tfmot's default 8-bit scheme (its registry and layout transforms) for models fed token ids."""
 
-    def activation_quantizer():
-        # tfmot's default for activations: asymmetric, [-128, 127], ranges as moving averages (start [-6, 6]).
-        return quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
-
-    @register
-    class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
-        """Fake-quantize named weight attributes, the ``activation`` attribute and/or the output of a layer.
-
-        One class for every layer the tfmot registry lacks; the instances
-        differ by arguments (see :func:`config_for`).
-
-        Args:
-            weights: attribute names of the weights to quantize; the layer's
-                ``call`` must read them from ``self`` (the wrapper swaps each
-                for its fake-quantized tensor before calling it).
-            activation: quantize after ``layer.activation`` (Conv1D's ReLU),
-                as tfmot does for Conv2D / Dense.
-            output: quantize the layer's output.
-        """
-
-        def __init__(self, weights=(), activation: bool = False, output: bool = False):
-            self.weights = list(weights)
-            self.activation, self.output = activation, output
-
-        def get_weights_and_quantizers(self, layer):
-            return [(getattr(layer, name), weight_quantizer()) for name in self.weights]
-
-        def set_quantize_weights(self, layer, quantize_weights):
-            for name, value in zip(self.weights, quantize_weights, strict=True):
-                setattr(layer, name, value)
-
-        def get_activations_and_quantizers(self, layer):
-            return [(layer.activation, activation_quantizer())] if self.activation else []
-
-        def set_quantize_activations(self, layer, quantize_activations):
-            if self.activation:
-                layer.activation = quantize_activations[0]
-
-        def get_output_quantizers(self, layer):
-            return [activation_quantizer()] if self.output else []
-
-        def get_config(self):
-            return {"weights": self.weights, "activation": self.activation, "output": self.output}
-
-        def __eq__(self, other):
-            return isinstance(other, LayerQuantizeConfig) and self.get_config() == other.get_config()
-
-    class TokenIdLayoutTransform(layout.Default8BitQuantizeLayoutTransform):
-        """tfmot's default layout transform, minus the fake-quant after the (int32 ids) input layers."""
-
-        def apply(self, model, layer_quantize_map):
-            # InputLayerQuantize only matches layers in the candidate set (the map's keys): drop the inputs.
-            inputs = {layer.name for layer in model._input_layers}  # as quantize_apply finds them
-            return super().apply(model, {k: v for k, v in layer_quantize_map.items() if k not in inputs})
-
-    class TokenIdQuantizeScheme(scheme.Default8BitQuantizeScheme):
-        """tfmot's default 8-bit scheme (its registry and layout transforms) for models fed token ids."""
-
-        def get_layout_transformer(self):
-            return TokenIdLayoutTransform()
-
-    return {"LayerQuantizeConfig": LayerQuantizeConfig, "TokenIdQuantizeScheme": TokenIdQuantizeScheme}
+    def get_layout_transformer(self):
+        return TokenIdLayoutTransform()
 
 
 def _custom_objects() -> dict:
-    return {"LayerQuantizeConfig": _configs()["LayerQuantizeConfig"]}
+    return {"LayerQuantizeConfig": LayerQuantizeConfig}
 
 
 def config_for(layer):
     """The QuantizeConfig for ``layer``, or None where tfmot's default registry has one.
 
     Raises:
-        ConfigError: a layer that QAT does not support (see :data:`UNSUPPORTED`).
+        ConverterError: a layer that QAT does not support (see :data:`UNSUPPORTED`).
     """
-    import tensorflow as tf
-
     name = type(layer).__name__
     if name in UNSUPPORTED:
-        raise ConfigError(UNSUPPORTED[name])
-    config = _configs()["LayerQuantizeConfig"]
+        raise ConverterError(UNSUPPORTED[name])
+    config = LayerQuantizeConfig
     if isinstance(layer, tf.keras.layers.Embedding):
         # Per tensor: TFLite's int8 GATHER gives its output the table's scale and zero point, and every
         # activation tensor has one scale, so a per-channel table could not be gathered as int8. No
@@ -205,12 +195,9 @@ def config_for(layer):
     if name == "TransformerBlock":
         # Per tensor, as Dense: the kernels are FULLY_CONNECTED weights after conversion.
         return config(weights=["qkv_kernel", "out_kernel", "ff1_kernel", "ff2_kernel"], output=True)
-    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
-        default_8bit_quantize_registry as registry,
-    )
     if registry.Default8BitQuantizeRegistry().supports(layer):
         return None
-    raise ConfigError(f"QAT does not support layer {layer.name!r} ({name}): add a QuantizeConfig for it in "
+    raise ConverterError(f"QAT does not support layer {layer.name!r} ({name}): add a QuantizeConfig for it in "
                       "converters/qat.py")
 
 
@@ -218,7 +205,7 @@ def quantize_student(model, calibration: np.ndarray | None = None):
     """A quantization-aware copy of a student, ready to train as the float one.
 
     Args:
-        model: a student from ``kdedge.student.build_student`` (or loaded), any
+        model: a student from ``kdedge.models.student.build_student`` (or loaded), any
             arch but ``bilstm``. It is not modified.
         calibration: optional int32 ids ``[n, max_len]`` (e.g. a few hundred
             train rows). The learned output ranges start at tfmot's [-6, 6]
@@ -233,11 +220,8 @@ def quantize_student(model, calibration: np.ndarray | None = None):
         input model's weights.
 
     Raises:
-        ConfigError: the model has a layer QAT does not support (``bilstm``).
+        ConverterError: the model has a layer QAT does not support (``bilstm``).
     """
-    import tensorflow as tf
-
-    tfmot = _tfmot()
     qkeras = tfmot.quantization.keras
     configs = {layer.name: config_for(layer) for layer in model.layers
                if not isinstance(layer, tf.keras.layers.InputLayer)}
@@ -250,7 +234,7 @@ def quantize_student(model, calibration: np.ndarray | None = None):
     with qkeras.quantize_scope(_custom_objects()):
         annotated = tf.keras.models.clone_model(model, clone_function=annotate)
         annotated.set_weights(model.get_weights())
-        qat = qkeras.quantize_apply(annotated, _configs()["TokenIdQuantizeScheme"]())
+        qat = qkeras.quantize_apply(annotated, TokenIdQuantizeScheme())
     for wrapper in qat.layers:
         # LastValueQuantizer records a weight's range only in a training call; until then it is tfmot's
         # initial [-6, 6], which would quantize a converted (or evaluated) but untrained model's ~0.1-sized
@@ -264,8 +248,6 @@ def quantize_student(model, calibration: np.ndarray | None = None):
 
 def _calibrate_ranges(model, qat, ids: np.ndarray) -> None:
     """Set each learned output range of ``qat`` to the float ``model``'s min/max on ``ids``."""
-    import tensorflow as tf
-
     targets = []  # (range variables, float layer whose output they quantize)
     for wrapper in qat.layers:
         for var in wrapper.weights:
@@ -306,28 +288,12 @@ def qat_to_tflite(qat_model, representative: Callable[[], Iterable[list[np.ndarr
     return keras_to_tflite(qat_model, "int8", representative)
 
 
-def save_qat_weights(qat_model, path: str | Path) -> None:
-    """Write a QAT model's weights (including its quantization ranges) to ``path`` (``.weights.h5``), atomically.
-
-    Weights only: a whole QAT model saved as ``.keras`` does not load back
-    with tfmot 0.8.1 and tf-keras 2.21 (``Layer 'quant_embedding' expected 4
-    variables, but received 5 variables during loading``: ``QuantizeWrapperV2``
-    lists the wrapped layer's weights once more when it is built before the
-    layer than when it is built after it, as on load; tensorflow/model-
-    optimization PR #1123, unmerged). Rebuild with :func:`load_qat`.
-    """
-    from kdedge.io import atomic_path
-
-    with atomic_path(path, suffix=".weights.h5") as tmp:
-        qat_model.save_weights(str(tmp))
-
-
 def load_qat(student, path: str | Path):
-    """Rebuild a QAT model from its float ``student`` (architecture) and weights from :func:`save_qat_weights`.
+    """Rebuild a QAT model from its float ``student`` (architecture) and its saved weights (``.weights.h5``).
 
     Args:
         student: a float student of the same architecture and sizes, e.g.
-            ``kdedge.student.load_student(".../student.keras")``; only its
+            ``kdedge.models.student.load_student(".../student.keras")``; only its
             architecture is used. It is not modified.
         path: the ``.weights.h5`` file.
 

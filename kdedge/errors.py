@@ -19,3 +19,11 @@ class DataError(KdedgeError):
 
 class StageInputError(KdedgeError):
     """A stage's input folder is missing files that the previous stage writes."""
+
+
+class RetentionError(KdedgeError):
+    """A student ``.tflite`` fell below ``--min-retention`` of the float student's accuracy."""
+
+
+class DeviceError(KdedgeError):
+    """adb, the Android device or the on-device tool failed; the message says which and how."""

@@ -1,4 +1,4 @@
-"""Atomic file writing and run-folder helpers.
+"""Atomic file writing, JSON, and the output-folder check.
 
 Every file kdedge writes goes to a temporary name in the same folder and is
 moved into place with ``os.replace``, which is atomic on POSIX: a reader sees
@@ -123,17 +123,6 @@ def prepare_out_dir(out: str | os.PathLike, overwrite: bool, flag: str = "--out"
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{flag} {out}: folder exists and is not empty (pass --overwrite to replace it)")
     return out
-
-
-def require_files(folder: str | os.PathLike, names: list[str], made_by: str) -> Path:
-    """Check that a previous stage's folder holds ``names``; say how to make them."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise StageInputError(f"{folder}: folder not found (make it with `{made_by}`)")
-    missing = [n for n in names if not (folder / n).exists()]
-    if missing:
-        raise StageInputError(f"{folder}: missing {', '.join(missing)} (make it with `{made_by}`)")
-    return folder
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -21,16 +21,16 @@ import sys
 import time
 from pathlib import Path
 
-from kdedge.bench import BenchConfig, run_bench
-from kdedge.data.stage import DataConfig, run_data
-from kdedge.distill import DistillConfig, run_distill
+from kdedge import layout
 from kdedge.errors import ConfigError
-from kdedge.export import ExportConfig, run_export
 from kdedge.io import prepare_out_dir, read_json, write_json
-from kdedge.student import StudentConfig, run_student
-from kdedge.teacher import TeacherConfig, run_teacher
-
-STAGES = ("data", "teacher", "student", "distill", "export", "bench")
+from kdedge.layout import STAGES
+from kdedge.stages.bench import BenchConfig, run_bench
+from kdedge.stages.data import DataConfig, run_data
+from kdedge.stages.distill import DistillConfig, run_distill
+from kdedge.stages.export import ExportConfig, run_export
+from kdedge.stages.student import StudentConfig, run_student
+from kdedge.stages.teacher import TeacherConfig, run_teacher
 
 # Settings that differ by dataset, under any flag the user gives. IMDB reviews
 # average ~300 WordPiece tokens (p90 584); on 2 cores a teacher epoch at 256
@@ -70,10 +70,10 @@ def check_out(out: Path, cfg: PipelineConfig, overwrite: bool, resume: bool) -> 
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other")
     if resume:
-        if not (out / "config.json").is_file():
-            raise ConfigError(f"--resume: {out} holds no pipeline run (no config.json)")
-        if read_json(out / "config.json") != _jsonable(cfg):
-            raise ConfigError(f"--resume: {out} was made with other settings (see {out / 'config.json'})")
+        if not (out / layout.CONFIG).is_file():
+            raise ConfigError(f"--resume: {out} holds no pipeline run (no {layout.CONFIG})")
+        if read_json(out / layout.CONFIG) != _jsonable(cfg):
+            raise ConfigError(f"--resume: {out} was made with other settings (see {out / layout.CONFIG})")
         return
     prepare_out_dir(out, overwrite)
 
@@ -85,20 +85,20 @@ def run_pipeline(out: str | Path, cfg: PipelineConfig, overwrite: bool = False, 
     check_out(out, cfg, overwrite, resume)
     if overwrite and out.exists():
         shutil.rmtree(out)
-    write_json(out / "config.json", _jsonable(cfg))
+    write_json(out / layout.CONFIG, _jsonable(cfg))
     d = {s: out / s for s in STAGES}
-    timings = read_json(out / "timings.json") if (out / "timings.json").is_file() else {}
+    timings = read_json(out / layout.TIMINGS) if (out / layout.TIMINGS).is_file() else {}
     started = time.perf_counter()
 
     def stage(name, fn):
-        if (d[name] / "config.json").is_file() and name in timings:
+        if layout.is_complete(d[name]) and name in timings:
             print(f"[kdedge] {name}: done already, skipped", file=sys.stderr)
             return
         print(f"[kdedge] {name} ...", file=sys.stderr)
         t0 = time.perf_counter()
         fn()
         timings[name] = round(time.perf_counter() - t0, 1)
-        write_json(out / "timings.json", timings)
+        write_json(out / layout.TIMINGS, timings)
         print(f"[kdedge] {name}: {timings[name]:.0f} s", file=sys.stderr)
 
     stage("data", lambda: run_data(d["data"], cfg.data))
@@ -111,8 +111,8 @@ def run_pipeline(out: str | Path, cfg: PipelineConfig, overwrite: bool = False, 
              "stage_seconds_before_bench": {s: timings.get(s) for s in STAGES if s != "bench"},
              "seconds_before_bench": round(before_bench, 1),
              "this_invocation_seconds_before_bench": round(time.perf_counter() - started, 1)}
-    extra["distill_metrics"] = read_json(d["distill"] / "metrics.json")
-    extra["teacher_keras_eval"] = read_json(d["teacher"] / "metrics.json")["eval"]
+    extra["distill_metrics"] = read_json(d["distill"] / layout.METRICS)
+    extra["teacher_keras_eval"] = read_json(d["teacher"] / layout.METRICS)["eval"]
     report = {}
 
     def bench():
@@ -121,9 +121,9 @@ def run_pipeline(out: str | Path, cfg: PipelineConfig, overwrite: bool = False, 
     stage("bench", bench)
     total = round(sum(timings.get(s, 0) for s in STAGES), 1)
     timings["total"] = total
-    write_json(out / "timings.json", timings)
-    print(f"[kdedge] pipeline done in {total:.0f} s; report: {d['bench'] / 'report.md'}", file=sys.stderr)
-    return report or read_json(d["bench"] / "report.json")
+    write_json(out / layout.TIMINGS, timings)
+    print(f"[kdedge] pipeline done in {total:.0f} s; report: {d['bench'] / layout.REPORT_MD}", file=sys.stderr)
+    return report or read_json(d["bench"] / layout.REPORT_JSON)
 
 
 def _jsonable(cfg: PipelineConfig) -> dict:

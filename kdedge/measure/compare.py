@@ -7,10 +7,10 @@ What counts as a change:
 * **latency** (per model and (threads, XNNPACK, inputs) cell present in both):
   the medians' 95% CIs do not overlap *and* the p50 moved by more than
   ``--min-change`` (default 5%, the between-run agreement the harness is held
-  to; see :func:`kdedge.stats.latency_changed`). A report without CIs (schema 1
+  to; see :func:`kdedge.measure.stats.latency_changed`). A report without CIs (schema 1
   and 2) has no measured noise, so its latency deltas are shown, never flagged.
 * **accuracy / macro-F1**: more than 1.96 binomial standard errors of the
-  difference on an eval split of that size (:func:`kdedge.stats.accuracy_changed`);
+  difference on an eval split of that size (:func:`kdedge.measure.stats.accuracy_changed`);
   only between reports of the same eval split and size.
 * **size**: any byte (a ``.tflite`` is deterministic; the sha256 tells whether it is
   the same file).
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from kdedge.errors import StageInputError
 from kdedge.io import read_json
-from kdedge.stats import accuracy_changed, latency_changed
+from kdedge.measure.stats import accuracy_changed, latency_changed
 
 MANIFEST_KEYS = ("cpu", "cores", "os", "python", "numpy", "tensorflow", "ai_edge_litert")
 

@@ -6,8 +6,8 @@ rewrite of a trained student (and its tokenizer); the input model is never
 modified and everything after the embedding keeps its weights:
 
 - :func:`prune_vocab` keeps the ``keep`` most useful rows, by frequency or by
-  :func:`word_importance`; removed words become [UNK], or fall into
-  ``buckets`` hashed out-of-vocabulary rows (:class:`HashedWordTokenizer`).
+  :func:`kdedge.models.importance.word_importance`; removed words become [UNK], or fall into
+  ``buckets`` hashed out-of-vocabulary rows (:class:`kdedge.text.tokenizer.HashedWordTokenizer`).
   On texts whose words all survive the outputs are *identical*.
 - :func:`factorize_embedding` replaces ``Embedding(V, d)`` with
   ``Embedding(V, r)`` + a bias-free ``r x d`` projection (ALBERT's factorization),
@@ -16,29 +16,6 @@ modified and everything after the embedding keeps its weights:
 - int8: ``converters.keras_to_tflite`` already stores the table as int8 in the
   ``int8`` and ``dynamic`` modes (see "Low-bit tables" below).
 - :func:`embedding_bytes` / :func:`tflite_embedding_tables`: where the bytes are.
-
-Hashing out-of-vocabulary words (``kdedge-word-tokenizer/2``)
---------------------------------------------------------------
-
-Tokenize exactly as ``kdedge-word-tokenizer/1`` (lower-case, the regex). A
-token in ``vocab`` gets its index; the mask tokens (``[mask]``, ``[MASK]``)
-get ``unk_id``; any other token gets::
-
-    len(vocab) + fnv1a32(utf8(token)) % oov_buckets
-
-where ``fnv1a32`` is 32-bit FNV-1a over the token's UTF-8 bytes (the token as
-the regex returned it, i.e. after lower-casing when ``lowercase``)::
-
-    h = 0x811C9DC5
-    for each byte b: h = ((h XOR b) * 0x01000193) mod 2**32
-
-(Java/Kotlin: ``h = (h xor b) * 16777619`` on an ``Int`` then
-``Integer.toUnsignedLong(h) % buckets``; bytes taken unsigned, ``b and 0xFF``.)
-Python's ``hash()`` is salted per process and is never used. The JSON adds
-``"oov_buckets": B`` and ``"oov_hash": "fnv1a32"`` with ``"format":
-"kdedge-word-tokenizer/2"``; a file with ``B = 0`` is written as format ``/1``
-unchanged, so the existing pipeline reads it. :func:`load_tokenizer` reads
-both formats. The embedding table has ``len(vocab) + B`` rows.
 
 Low-bit tables in LiteRT (measured with TF 2.21's converter, ai-edge-litert 2.3)
 ------------------------------------------------------------------------------
@@ -71,87 +48,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from kdedge.errors import ConfigError, StageInputError
-from kdedge.io import read_json
-from kdedge.tokenizer import FORMAT, MASKS, PAD, PATTERN, UNK, WordTokenizer
+from kdedge.errors import ConfigError
+from kdedge.text.tokenizer import PAD, UNK, HashedWordTokenizer, WordTokenizer, fnv1a32
 
-FORMAT_HASHED = "kdedge-word-tokenizer/2"
-OOV_HASH = "fnv1a32"
 PROJECTION = "embedding_projection"  # the Dense layer factorize_embedding() adds after the table
-
-_FNV_OFFSET, _FNV_PRIME = 0x811C9DC5, 0x01000193
-
-
-def fnv1a32(token: str) -> int:
-    """32-bit FNV-1a of the token's UTF-8 bytes (the OOV hash; see the module docstring)."""
-    h = _FNV_OFFSET
-    for byte in token.encode("utf-8"):
-        h = ((h ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
-    return h
-
-
-class HashedWordTokenizer(WordTokenizer):
-    """A :class:`WordTokenizer` whose out-of-vocabulary tokens fall into ``buckets`` extra ids.
-
-    Ids ``len(vocab) .. len(vocab) + buckets - 1`` are the buckets (see the
-    module docstring for the hash); ``buckets=0`` is a plain WordTokenizer.
-
-    Args:
-        vocab, max_len, lowercase, pattern: as :class:`WordTokenizer`.
-        buckets: number of hash buckets for out-of-vocabulary tokens.
-    """
-
-    def __init__(self, vocab: list[str], max_len: int, lowercase: bool = True, pattern: str = PATTERN,
-                 buckets: int = 0):
-        super().__init__(vocab, max_len, lowercase, pattern)
-        if buckets < 0:
-            raise ConfigError(f"buckets must be >= 0, got {buckets}")
-        self.buckets = buckets
-
-    @property
-    def num_ids(self) -> int:
-        """Rows the embedding table needs: the vocabulary plus the buckets."""
-        return len(self.vocab) + self.buckets
-
-    def token_id(self, token: str) -> int:
-        if token in self.index:
-            return self.index[token]
-        if self.buckets == 0 or token in MASKS:
-            return self.unk_id
-        return len(self.vocab) + fnv1a32(token) % self.buckets
-
-    def encode(self, texts: Iterable[str]) -> np.ndarray:
-        texts = list(texts)
-        out = np.zeros((len(texts), self.max_len), dtype=np.int32)
-        for row, text in enumerate(texts):
-            ids = [self.token_id(t) for t in self.tokens(text)[:self.max_len]]
-            out[row, :len(ids)] = ids
-        return out
-
-    def to_dict(self) -> dict:
-        d = super().to_dict()
-        if self.buckets:
-            d.update(format=FORMAT_HASHED, oov_buckets=self.buckets, oov_hash=OOV_HASH)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict, source: str = "tokenizer") -> "HashedWordTokenizer":
-        fmt = d.get("format")
-        if fmt not in (FORMAT, FORMAT_HASHED):
-            raise StageInputError(f"{source}: not a {FORMAT} or {FORMAT_HASHED} file (format {fmt!r})")
-        buckets = int(d.get("oov_buckets", 0)) if fmt == FORMAT_HASHED else 0
-        if buckets and d.get("oov_hash") != OOV_HASH:
-            raise StageInputError(f"{source}: unknown oov_hash {d.get('oov_hash')!r} (this kdedge knows {OOV_HASH})")
-        return cls(d["vocab"], d["max_len"], d["lowercase"], d["pattern"], buckets)
-
-    @classmethod
-    def load(cls, path) -> "HashedWordTokenizer":
-        return cls.from_dict(read_json(path), str(path))
-
-
-def load_tokenizer(path) -> HashedWordTokenizer:
-    """Read a tokenizer file of either format (``/1``: no buckets)."""
-    return HashedWordTokenizer.load(path)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -179,9 +79,8 @@ def _rebuild(model, edit) -> object:
     """A copy of the functional ``model`` with its config changed by ``edit``; other weights copied by name."""
     import tensorflow as tf
 
-    from kdedge.student import _custom_layers
+    import kdedge.models.layers  # noqa: F401  (registers the student's layers for from_config)
 
-    _custom_layers()  # the student's registered layers must be known to from_config
     config = model.get_config()
     emb = _embedding_layer_config(config)
     emb["config"]["embeddings_initializer"] = "zeros"  # a Constant(table) of the old shape would not fit
@@ -242,7 +141,7 @@ def prune_vocab(tokenizer: WordTokenizer, model, keep: int, by: str = "frequency
         :class:`HashedWordTokenizer`; the model's table has ``keep + buckets`` rows.
     """
     vocab_size = len(tokenizer.vocab)
-    if getattr(tokenizer, "buckets", 0):
+    if tokenizer.buckets:
         raise ConfigError("prune a tokenizer without OOV buckets (prune first, then hash)")
     if not 3 <= keep <= vocab_size:
         raise ConfigError(f"keep must be in [3, {vocab_size}] (the vocabulary size), got {keep}")
@@ -361,87 +260,6 @@ def _rename_inbound(nodes, old: str, new: str):
             return [new] + nodes[1:]
         return [_rename_inbound(n, old, new) for n in nodes]
     return nodes
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Teacher-measured word importance
-
-
-def _log_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
-    z = logits.astype(np.float64) / temperature
-    z -= z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
-def word_importance(model, tokenizer: WordTokenizer, texts: Sequence[str], teacher_logits: np.ndarray | None = None,
-                    temperature: float = 1.0, batch_size: int = 1024) -> np.ndarray:
-    """Per vocabulary id, how much the model loses when that word becomes [UNK]: exactly what pruning does.
-
-    For every text ``x`` and every distinct word ``w`` in it, ``x`` is re-run
-    with all of ``w``'s occurrences replaced by [UNK] (``x \\ w``), and
-
-    - with ``teacher_logits`` (one row per text): the increase of the
-      distillation loss, ``KL(p_T(x) || p_S(x \\ w)) - KL(p_T(x) || p_S(x))``
-      (both at ``temperature``; the teacher's entropy cancels, so it is a
-      difference of cross-entropies), i.e. how much the student's agreement
-      with the teacher drops without the word -- negative if it improves;
-    - without: ``KL(p_S(x) || p_S(x \\ w))``, how much the output moves.
-
-    ``importance[w]`` is the sum over the texts containing ``w`` (the mean
-    effect times the word's document frequency), so a rare decisive word and
-    a frequent mildly useful one are compared in the unit that pruning costs:
-    total loss over the transfer set. Words never seen score 0; [PAD], [UNK]
-    (and bucket ids) score 0 too.
-
-    Why occlusion rather than gradient x embedding saliency: it measures the
-    pruning edit itself (not a first-order guess of it), works without a
-    teacher, and for a tiny student is cheap enough.
-
-    Cost: one forward pass per (text, distinct word) pair plus one per text,
-    i.e. about ``n_texts x (1 + distinct words per text)`` examples, in
-    batches of ``batch_size``; memory ``batch_size x max_len`` ids. SST-2's
-    67k train phrases (~9 words each) make ~0.7M forwards. Measured batched
-    Keras throughput (max_len 64, vocab 16k, embed 64, 2 shared CPU cores):
-    wordavg ~170k examples/s, cnn ~15k/s, i.e. ~5 s and ~45 s for SST-2;
-    bilstm and transformer are several times slower. Subsample ``texts`` to
-    go faster.
-
-    Returns:
-        float64 ``[len(tokenizer.vocab)]`` (plus the buckets of a
-        :class:`HashedWordTokenizer`).
-    """
-    import tensorflow as tf
-
-    ids = tokenizer.encode(texts)
-    rows = getattr(tokenizer, "num_ids", len(tokenizer.vocab))
-    if teacher_logits is not None and len(teacher_logits) != len(ids):
-        raise ValueError(f"{len(teacher_logits)} teacher logits rows for {len(ids)} texts")
-    predict = tf.function(lambda x: model(x, training=False),
-                          input_signature=[tf.TensorSpec([None, ids.shape[1]], tf.int32)])
-
-    def log_probs(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([_log_softmax(predict(x[i:i + batch_size]).numpy(), temperature)
-                               for i in range(0, len(x), batch_size)])
-
-    base = log_probs(ids)
-    target = np.exp(_log_softmax(np.asarray(teacher_logits), temperature) if teacher_logits is not None else base)
-    base_loss = -(target * base).sum(axis=1)  # cross-entropy to the target at x
-
-    # (text, word) pairs: distinct ids >= 2 per row, in the real vocabulary (buckets are never pruned).
-    text_of, word_of = [], []
-    for r, row in enumerate(ids):
-        words = np.unique(row[(row >= 2) & (row < len(tokenizer.vocab))])
-        text_of.append(np.full(len(words), r))
-        word_of.append(words)
-    text_of, word_of = np.concatenate(text_of).astype(np.int64), np.concatenate(word_of).astype(np.int64)
-    importance = np.zeros(rows, dtype=np.float64)
-    for i in range(0, len(text_of), batch_size):
-        t, w = text_of[i:i + batch_size], word_of[i:i + batch_size]
-        occluded = ids[t]
-        occluded[occluded == w[:, None]] = tokenizer.unk_id
-        loss = -(target[t] * log_probs(occluded)).sum(axis=1)
-        np.add.at(importance, w, loss - base_loss[t])
-    return importance
 
 
 # ----------------------------------------------------------------------------------------------------------------

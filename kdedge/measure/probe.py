@@ -1,8 +1,8 @@
 """Fresh-process probe of one ``.tflite``: load time, first inference, peak resident memory.
 
-    python -m kdedge.probe MODEL.tflite INPUTS.npz [--threads N] [--no-xnnpack] [--runs R]
+    python -m kdedge.measure.probe MODEL.tflite INPUTS.npz [--threads N] [--no-xnnpack] [--runs R]
 
-Prints one JSON line. Run by :func:`kdedge.latency.probe` in a new process so
+Prints one JSON line. Run by :func:`probe` in a new process so
 the numbers are those of an app that loads the model once: nothing else is
 loaded, and the peak resident set is this process's own. ``INPUTS.npz`` holds
 ``[n, max_len]`` arrays named like the model's inputs (saved without pickle).
@@ -43,8 +43,36 @@ def _maxrss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
+def probe(model_path, arrays: dict, threads: int, xnnpack: bool,
+          runs: int = 20, timeout_s: float = 300.0) -> dict:
+    """Cold start and memory of ``model_path`` in a fresh process (this module's ``main``).
+
+    Returns ``load_ms`` (read + ``allocate_tensors``), ``first_inference_ms``,
+    ``baseline_rss_mb`` (the process after importing the runtime, before the model),
+    ``peak_rss_mb`` (its high-water mark after load and ``runs`` inferences) and
+    ``model_rss_mb`` (their difference).
+    """
+    # Imported here, not at the top: the probe process measures its own memory and imports only what it needs.
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = Path(tmp) / "inputs.npz"
+        np.savez(inputs, **arrays)
+        argv = [sys.executable, "-m", "kdedge.measure.probe", str(model_path), str(inputs), "--threads", str(threads),
+                "--runs", str(runs)] + ([] if xnnpack else ["--no-xnnpack"])
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"probe of {model_path} failed (exit {done.returncode}): {tail}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kdedge.probe")
+    p = argparse.ArgumentParser(prog="python -m kdedge.measure.probe")
     p.add_argument("model")
     p.add_argument("inputs")
     p.add_argument("--threads", type=int, default=1)

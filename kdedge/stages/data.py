@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kdedge.data.registry import load_dataset, resolve_data_dir
+from kdedge import layout
 from kdedge.data.imdb import TARBALL
+from kdedge.data.registry import DATASETS, load_dataset, resolve_data_dir
 from kdedge.errors import ConfigError, DataError
 from kdedge.io import write_json
-
+from kdedge.options import setting
 
 UNLABELED = ("auto", "none", "imdb")
 
@@ -33,18 +34,19 @@ def has_imdb(data_dir: Path) -> bool:
 class DataConfig:
     """Settings of the data stage; each field is a ``kdedge data`` flag."""
 
-    dataset: str = "sst2"  # --dataset: sst2, imdb or custom
-    data_dir: str | None = None  # --data-dir: else $KDEDGE_DATA, else ../shared/data
-    train_file: str | None = None  # --train-file (custom)
-    eval_file: str | None = None  # --eval-file (custom)
-    unlabeled_file: str | None = None  # --unlabeled-file (custom)
-    # --unlabeled: text the teacher labels for the transfer set. imdb = IMDB train/unsup (as
-    # sentences for a sentence-level dataset); auto = imdb when the data folder has IMDB, else none.
-    # On SST-2 it lifted the CNN student from ~84.5% to ~86.5% dev (benchmarks/results/sst2).
-    unlabeled: str = "auto"
-    max_unlabeled: int = 100_000  # --max-unlabeled: sample size; labeling 100k sentences takes ~10 min on 2 cores
-    max_train: int | None = None  # --max-train: first N train examples after a seeded shuffle
-    seed: int = 0  # --seed
+    dataset: str = setting("sst2", "Dataset to load.", choices=DATASETS)
+    data_dir: str | None = setting(None, "Data folder (else $KDEDGE_DATA, else ../shared/data).", type=str)
+    train_file: str | None = setting(None, "custom: train table (.csv, .tsv or .jsonl).", type=str)
+    eval_file: str | None = setting(None, "custom: eval table.", type=str)
+    unlabeled_file: str | None = setting(None, "custom: extra unlabeled texts.", type=str)
+    # Text the teacher labels for the transfer set, as sentences for a sentence-level dataset. On
+    # SST-2 it lifted the CNN student from ~84.5% to ~86.5% dev (benchmarks/results/sst2).
+    unlabeled: str = setting("auto", "Unlabeled transfer text: imdb = IMDB train/unsup; auto = imdb if the data "
+                             "folder has it.", choices=UNLABELED)
+    # Labeling 100k sentences takes ~10 min on 2 cores.
+    max_unlabeled: int = setting(100_000, "Sample size of --unlabeled.")
+    max_train: int | None = setting(None, "Keep N train examples (seeded sample).", type=int)
+    seed: int = setting(0, "Random seed.", cli=False)  # the shared --seed
 
     def validate(self) -> None:
         if self.max_train is not None and self.max_train < 1:
@@ -92,8 +94,8 @@ def run_data(out: str | Path, cfg: DataConfig) -> dict:
         keep = np.sort(np.random.default_rng(cfg.seed).permutation(len(train))[:cfg.max_train])
         train = Split(train.name, [train.texts[i] for i in keep], train.labels[keep], train.source)
     out = Path(out)
-    train.to_jsonl(out / "train.jsonl")
-    ds.eval.to_jsonl(out / "eval.jsonl")
+    train.to_jsonl(out / layout.TRAIN)
+    ds.eval.to_jsonl(out / layout.EVAL)
     stats = {"dataset": ds.name, "label_names": ds.label_names, "train": _stats(train), "eval": _stats(ds.eval)}
     parts = []
     if cfg.dataset == "custom" and ds.unlabeled is not None:  # --unlabeled-file: the user's own text
@@ -105,9 +107,9 @@ def run_data(out: str | Path, cfg: DataConfig) -> dict:
     if parts:
         unlabeled = Split("unlabeled", [t for p in parts for t in p.texts],
                           np.full(sum(len(p) for p in parts), -1, dtype=np.int64), "; ".join(p.source for p in parts))
-        unlabeled.to_jsonl(out / "unlabeled.jsonl")
+        unlabeled.to_jsonl(out / layout.UNLABELED)
         stats["unlabeled"] = _stats(unlabeled)
-    write_json(out / "stats.json", stats)
-    write_json(out / "config.json", {**dataclasses.asdict(cfg), "data_dir_resolved": str(data_dir),
+    write_json(out / layout.STATS, stats)
+    write_json(out / layout.CONFIG, {**dataclasses.asdict(cfg), "data_dir_resolved": str(data_dir),
                                      "unlabeled_resolved": source})
     return stats

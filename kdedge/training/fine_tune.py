@@ -1,0 +1,117 @@
+"""Fine-tuning the teacher: cross entropy on length-bucketed batches, checkpointed and resumable."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kdedge.models.teacher import tokenize
+from kdedge.progress import progress
+from kdedge.training.batching import bucket_batches, pad_batch
+
+
+def batch_schedule(lengths: np.ndarray, batch_size: int, epochs: float, seed: int) -> list[np.ndarray]:
+    """The fine-tuning batches in training order: ``epochs`` (fractions allowed) of seeded bucketed batches."""
+    steps_per_epoch = math.ceil(len(lengths) / batch_size)
+    total_steps = max(1, int(round(epochs * steps_per_epoch)))
+    schedule = []
+    for epoch in range(math.ceil(epochs) or 1):
+        schedule.extend(bucket_batches(lengths, batch_size, seed=seed + epoch))
+    return schedule[:total_steps]
+
+
+def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg,
+              checkpoint_dir: Path | None = None, stop_after: int | None = None, strategy=None) -> dict:
+    """Fine-tune ``model`` in place with cross entropy on length-bucketed batches.
+
+    ``cfg``: a :class:`kdedge.stages.teacher.TeacherConfig` (``max_len``, ``truncation``,
+    ``epochs``, ``batch_size``, ``lr``, ``warmup``, ``weight_decay``, ``seed``,
+    ``checkpoint_every``).
+
+    With ``checkpoint_dir`` the model, optimizer and step are checkpointed every
+    ``cfg.checkpoint_every`` steps; calling again with the same folder and config
+    skips the steps already done (the batch order is a function of the seed).
+
+    ``stop_after`` ends the call after that many steps of this call (a
+    time-boxed run; the next call resumes from the checkpoint).
+
+    ``strategy``: the ``tf.distribute`` strategy ``model`` was built under;
+    each batch (the global batch) is split across its replicas.
+
+    Returns:
+        ``{"steps": ..., "resumed_at_step": ..., "steps_run": ..., "train_seconds": ...,
+        "final_loss_ema": ...}``.
+    """
+    import tensorflow as tf
+    from transformers import create_optimizer
+
+    from kdedge.training.distribute import distribute_batch
+
+    strategy = strategy or tf.distribute.get_strategy()
+    ids = tokenize(tokenizer, texts, cfg.max_len, cfg.truncation)
+    lengths = np.array([len(s) for s in ids])
+    labels = np.asarray(labels, dtype=np.int32)
+    schedule = batch_schedule(lengths, cfg.batch_size, cfg.epochs, cfg.seed)
+    total_steps = len(schedule)
+
+    with strategy.scope():
+        optimizer, _ = create_optimizer(
+            init_lr=cfg.lr, num_train_steps=total_steps, num_warmup_steps=int(cfg.warmup * total_steps),
+            weight_decay_rate=cfg.weight_decay)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    manager = None
+    if checkpoint_dir is not None:
+        ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+        manager = tf.train.CheckpointManager(ckpt, str(checkpoint_dir), max_to_keep=1)
+        if manager.latest_checkpoint:
+            ckpt.restore(manager.latest_checkpoint)
+
+    def replica_step(input_ids, attention_mask, y, global_batch):
+        with tf.GradientTape() as tape:
+            logits = model(input_ids=input_ids, attention_mask=attention_mask, training=True).logits
+            ce = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+            loss = tf.reduce_sum(ce) / global_batch  # summed over replicas: the global batch mean
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function(reduce_retracing=True)
+    def train_step(inputs, global_batch):
+        losses = strategy.run(replica_step, args=(*inputs, global_batch))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    tf.random.set_seed(cfg.seed)
+    start = time.perf_counter()
+    done = int(step.numpy())
+    ema = None
+    bar = progress(total=total_steps, initial=done, desc="teacher fine-tune", unit="step")
+    end = total_steps if stop_after is None else min(total_steps, done + stop_after)
+    for i in range(done, end):
+        batch = schedule[i]
+        b_ids, b_mask = pad_batch([ids[j] for j in batch], cfg.max_len)
+        inputs = distribute_batch(strategy, b_ids, b_mask, labels[batch])
+        loss = float(train_step(inputs, tf.constant(float(len(batch)))))
+        ema = loss if ema is None else 0.98 * ema + 0.02 * loss
+        step.assign(i + 1)
+        bar.update(1)
+        bar.set_postfix(loss=f"{ema:.4f}")
+        if manager is not None and ((i + 1) % cfg.checkpoint_every == 0 or i + 1 == end):
+            manager.save()
+    bar.close()
+    return {"steps": total_steps, "resumed_at_step": done, "steps_run": end - done,
+            "train_seconds": round(time.perf_counter() - start, 1), "final_loss_ema": ema}
+
+
+def evaluate(logits: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy and mean cross entropy of ``logits`` on labeled examples (label >= 0)."""
+    labels = np.asarray(labels)
+    keep = labels >= 0
+    logits, labels = logits[keep], labels[keep]
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return {"accuracy": float((logits.argmax(1) == labels).mean()),
+            "loss": float(-logp[np.arange(len(labels)), labels].mean()),
+            "examples": int(len(labels))}
