@@ -24,12 +24,9 @@ import shlex
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import RESULTS, run_timed
 
-from stages_report import run_timed  # noqa: E402
-
-from kdedge.io import write_figure, write_json, write_text  # noqa: E402
+from kdedge.io import write_figure, write_json, write_text
 
 INT8_MAX_BYTES = 1_000_000
 RETAIN_FLOAT = 0.99
@@ -50,7 +47,7 @@ def main() -> int:
     args = p.parse_args()
     run, out = Path(args.run), Path(args.out)
     dataset = json.loads((run / "data" / "config.json").read_text())["dataset"]
-    results = Path(args.results or ROOT / "benchmarks" / "results" / dataset)
+    results = Path(args.results or RESULTS / dataset)
     if args.render_only:
         report = json.loads((results / f"{args.name}.json").read_text())
         plot(report, results / report["plot"])
@@ -58,11 +55,11 @@ def main() -> int:
         return 0
     d = {s: out / s for s in ("compress", "export", "bench")}
     commands = {
-        "compress": ["kdedge", "compress", "--distill", args.distill, "--data", str(run / "data"), "--teacher-dir",
+        "compress": ["kdedge", "compress", "--distill-dir", args.distill, "--data", str(run / "data"), "--teacher-dir",
                      str(run / "teacher"), "--out", str(d["compress"]), "--overwrite", *args.extra],
-        "export": ["kdedge", "export", "--distill", args.distill, "--data", str(run / "data"), "--no-teacher",
-                   "--compress", str(d["compress"]), "--out", str(d["export"]), "--overwrite"],
-        "bench": ["kdedge", "bench", "--export", str(d["export"]), "--data", str(run / "data"), "--out",
+        "export": ["kdedge", "export", "--distill-dir", args.distill, "--data", str(run / "data"), "--no-teacher",
+                   "--compress-dir", str(d["compress"]), "--out", str(d["export"]), "--overwrite"],
+        "bench": ["kdedge", "bench", "--export-dir", str(d["export"]), "--data", str(run / "data"), "--out",
                   str(d["bench"]), "--overwrite", "--threads", "1", "--xnnpack", "on", "--lengths", ""],
     }
     seconds = run_timed(commands)
@@ -165,7 +162,7 @@ def plot(r: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    from kdedge.bench import pareto_front
+    from kdedge.measure.plots import pareto_front
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for ax, key, label in ((axes[0], "bytes", "file size, MB (log scale)"),

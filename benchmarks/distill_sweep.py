@@ -25,13 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT
 
-from kdedge.bench import machine_info  # noqa: E402
-from kdedge.distill import DistillConfig, run_distill  # noqa: E402
-from kdedge.io import read_json, write_figure, write_json, write_text  # noqa: E402
-from kdedge.student import StudentConfig, run_student  # noqa: E402
+from kdedge.io import read_json, write_figure, write_json, write_text
+from kdedge.measure.machine import machine_info
+from kdedge.stages.distill import DistillConfig, run_distill
+from kdedge.stages.student import StudentConfig, run_student
 
 
 def digest(obj) -> str:

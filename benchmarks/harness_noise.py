@@ -21,11 +21,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT
 
-from kdedge.io import write_figure, write_json, write_text  # noqa: E402
-from kdedge.stats import spread  # noqa: E402
+from kdedge.io import write_figure, write_json, write_text
+from kdedge.measure.stats import spread
 
 TARGET = 0.05  # the bar: five runs agree within 5% on p50
 
@@ -45,7 +44,7 @@ def main() -> int:
     for i in range(args.repeats):
         folder = out / f"run{i}"
         if not (folder / "report.json").is_file():  # resumable: finished repeats are kept
-            cmd = ["kdedge", "bench", "--export", args.export, "--data", args.data, "--models", args.models,
+            cmd = ["kdedge", "bench", "--export-dir", args.export, "--data", args.data, "--models", args.models,
                    "--out", str(folder), "--overwrite", *args.bench_flags]
             print("$", shlex.join(cmd), flush=True)
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

@@ -27,14 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT
 
-import kdedge  # noqa: E402,F401
-from kdedge.bench import machine_info  # noqa: E402
-from kdedge.data import load_dataset, resolve_data_dir  # noqa: E402
-from kdedge.io import read_json, write_json, write_text  # noqa: E402
-from kdedge.teacher import TRUNCATIONS, load_teacher, predict_logits, resolve_init, tokenize  # noqa: E402
+import kdedge  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+from kdedge.data import load_dataset, resolve_data_dir
+from kdedge.io import read_json, write_json, write_text
+from kdedge.measure.machine import machine_info
+from kdedge.models.teacher import TRUNCATIONS, load_teacher, predict_logits, resolve_init, tokenize
 
 LENGTHS = (128, 256, 512)
 

@@ -80,7 +80,7 @@ def run(root: Path, out: Path, cross: Path | None) -> None:
     seconds = {}
     with open(out / "commands.log", "w") as log:
         for args in steps:
-            seconds[" ".join(args[:1] + [a for a in args if a.startswith(str(out))][-1:])] = kdedge(root, args, log)
+            seconds[f"{len(seconds) + 1}. {args[0]}"] = kdedge(root, args, log)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True).stdout
     (out / "run.json").write_text(json.dumps({"root": str(root), "commit": commit.strip(), "seconds": seconds,
                                               "commands": [shlex.join(["kdedge", *a]) for a in steps]}, indent=2))

@@ -22,11 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from kdedge.bench import plot_latency_grid, plot_report, render_markdown  # noqa: E402
-from kdedge.io import write_json, write_text  # noqa: E402
+from common import RESULTS, render_report
 
 # The foundation issue's targets (SST-2).
 TARGETS = {"pipeline_wall_seconds_max": 3600, "teacher_accuracy_min": 0.88, "int8_accuracy_min": 0.85,
@@ -60,9 +56,9 @@ def main() -> int:
     p.add_argument("extra", nargs="*", help="more kdedge pipeline flags (after --)")
     args = p.parse_args()
     out = Path(args.out or f"runs/{args.dataset}")
-    results = Path(args.results or ROOT / "benchmarks" / "results" / args.dataset)
+    results = Path(args.results or RESULTS / args.dataset)
     if args.render_only:
-        render(json.loads((results / "report.json").read_text()), results)
+        render_report(json.loads((results / "report.json").read_text()), results)
         return 0
     cmd = ["kdedge", "pipeline", "--dataset", args.dataset, "--out", str(out), "--overwrite", *args.extra]
     env = dict(os.environ, KDEDGE_CACHE=tempfile.mkdtemp(prefix="kdedge-cold-cache-"))
@@ -78,23 +74,8 @@ def main() -> int:
                      "pipeline_wall_seconds": round(wall, 1), "stage_seconds": timings,
                      "teacher_logits_cache": "empty at start (cold)"}
     report["targets"] = check(report, wall) if args.dataset == "sst2" else []
-    render(report, results)
+    render_report(report, results)
     return 0
-
-
-def render(report: dict, results: Path) -> None:
-    """Write report.json, report.md, report.png and latency.png into ``results``."""
-    plot_report(report, results / "report.png")
-    plot_latency_grid(report, results / "latency.png")
-    report["plots"] = ["report.png", "latency.png"]
-    write_json(results / "report.json", report)
-    md = render_markdown(report)
-    if report["targets"]:
-        md += f"\n## Targets ({report.get('targets_of', 'foundation issue')})\n\n| target | measured | met |\n"
-        md += "|---|---:|:---:|\n"
-        md += "".join(f"| {c['target']} | {c['shown']} | {'yes' if c['met'] else 'NO'} |\n" for c in report["targets"])
-    write_text(results / "report.md", md)
-    print(md)
 
 
 if __name__ == "__main__":

@@ -19,17 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import RESULTS, render_report, run_timed
 
-from pipeline_report import render  # noqa: E402
-
-from kdedge.pipeline import dataset_defaults  # noqa: E402
+from kdedge.pipeline import dataset_defaults
 
 # The distillation issue's targets, per dataset: (floor, max gap to the teacher in points).
 TARGETS = {"sst2": (0.88, 1.5), "imdb": (0.90, 1.5)}
@@ -58,17 +53,6 @@ def check(report: dict, dataset: str, distill_wall: float | None) -> list[dict]:
     return [{"target": t, "value": v, "met": bool(ok), "shown": s} for t, v, ok, s in out]
 
 
-def run_timed(commands: dict[str, list[str]]) -> dict[str, float]:
-    """Run each stage's command in a fresh process, in order (stop on failure); wall seconds per stage."""
-    seconds = {}
-    for stage, cmd in commands.items():
-        print("$ " + shlex.join(cmd), file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        seconds[stage] = round(time.perf_counter() - t0, 1)
-    return seconds
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="folder with data/ and teacher/")
@@ -82,7 +66,7 @@ def main() -> int:
     args = p.parse_args()
     run, out = Path(args.run), Path(args.out)
     dataset = json.loads((run / "data" / "config.json").read_text())["dataset"]
-    results = Path(args.results or ROOT / "benchmarks" / "results" / dataset)
+    results = Path(args.results or RESULTS / dataset)
     d = {s: out / s for s in ("student", "distill", "export", "bench")}
     if args.distill:
         d["distill"] = Path(args.distill)
@@ -92,10 +76,10 @@ def main() -> int:
         "student": ["kdedge", "student", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"),
                     *student_flags, *shlex.split(args.student_args), "--out", str(d["student"]), "--overwrite"],
         "distill": ["kdedge", "distill", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"),
-                    "--student", str(d["student"]), "--out", str(d["distill"]), "--overwrite", *args.extra],
-        "export": ["kdedge", "export", "--distill", str(d["distill"]), "--teacher-dir", str(run / "teacher"),
+                    "--student-dir", str(d["student"]), "--out", str(d["distill"]), "--overwrite", *args.extra],
+        "export": ["kdedge", "export", "--distill-dir", str(d["distill"]), "--teacher-dir", str(run / "teacher"),
                    "--data", str(run / "data"), "--out", str(d["export"]), "--overwrite"],
-        "bench": ["kdedge", "bench", "--export", str(d["export"]), "--data", str(run / "data"),
+        "bench": ["kdedge", "bench", "--export-dir", str(d["export"]), "--data", str(run / "data"),
                   "--out", str(d["bench"]), "--overwrite"],
     }
     if args.distill:
@@ -110,7 +94,7 @@ def main() -> int:
                      "distill_metrics": json.loads((d["distill"] / "metrics.json").read_text())}
     report["targets"] = check(report, dataset, seconds.get("distill"))
     report["targets_of"] = "distillation issue"
-    render(report, results)
+    render_report(report, results)
     return 0
 
 

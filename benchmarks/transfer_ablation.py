@@ -25,14 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT
 
-from kdedge.bench import BenchConfig, machine_info, run_bench  # noqa: E402
-from kdedge.distill import DistillConfig, run_distill  # noqa: E402
-from kdedge.export import ExportConfig, run_export  # noqa: E402
-from kdedge.io import write_json, write_text  # noqa: E402
-from kdedge.student import StudentConfig, run_student  # noqa: E402
+from kdedge.io import write_json, write_text
+from kdedge.measure.machine import machine_info
+from kdedge.stages.bench import BenchConfig, run_bench
+from kdedge.stages.distill import DistillConfig, run_distill
+from kdedge.stages.export import ExportConfig, run_export
+from kdedge.stages.student import StudentConfig, run_student
 
 VARIANTS = [
     ("labels-only", False, {"w_soft": 0.0, "w_hard": 0.0, "w_gold": 1.0, "baseline": False}),

@@ -12,7 +12,7 @@ def require_tf_keras(tf) -> None:
         ImportError: ``tf.keras`` is not tf-keras. Set ``TF_USE_LEGACY_KERAS=1`` before TensorFlow
             is first imported (``import kdedge`` does it).
     """
-    version = str(getattr(tf.keras, "__version__", ""))
-    if not version.startswith("2."):
-        raise ImportError(f"converters need tf-keras (Keras 2), but tf.keras is Keras {version or '?'}: set "
+    module = tf.keras.Model.__module__  # tf.keras is a lazy loader: ask a class where it comes from
+    if not module.startswith("tf_keras"):
+        raise ImportError(f"converters need tf-keras (Keras 2), but tf.keras is {module.split('.')[0]}: set "
                           "TF_USE_LEGACY_KERAS=1 before TensorFlow is imported (importing kdedge does)")

@@ -1,45 +1,11 @@
-"""Shared fixtures: tiny real data and a tiny real BERT teacher, built in the test.
-
-Everything is small enough for 2 CPU cores: a 2-layer, hidden-32 BERT with a
-~50-word WordPiece vocabulary, and a few hundred synthetic review sentences
-whose label follows from their sentiment words.
-"""
+"""Shared fixtures: tiny real data, a tiny real BERT teacher, and one tiny pipeline run (helpers: tests/support.py)."""
 
 from __future__ import annotations
 
-import os
-import random
+import kdedge  # noqa: F401  (TF_USE_LEGACY_KERAS before any TensorFlow import)
+import pytest
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import pytest  # noqa: E402
-
-POSITIVE = ["good", "great", "wonderful", "moving", "funny", "brilliant"]
-NEGATIVE = ["bad", "awful", "boring", "dull", "terrible", "weak"]
-FILLER = ["the", "film", "movie", "is", "a", "story", "acting", "plot", "was", "really", "quite", "and"]
-
-
-def make_sentences(n: int, seed: int) -> list[tuple[str, int]]:
-    """``n`` (sentence, label) pairs; the label is the polarity of the sentiment words."""
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        label = rng.randint(0, 1)
-        words = [rng.choice(FILLER) for _ in range(rng.randint(2, 9))]
-        for _ in range(rng.randint(1, 2)):
-            words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label else NEGATIVE))
-        rows.append((" ".join(words), label))
-    return rows
-
-
-def write_sst2(folder, n_train: int = 240, n_eval: int = 64) -> None:
-    """GLUE SST-2 layout: ``SST-2/{train,dev}.tsv`` with header and trailing space."""
-    d = folder / "SST-2"
-    d.mkdir(parents=True, exist_ok=True)
-    for name, n, seed in (("train.tsv", n_train, 1), ("dev.tsv", n_eval, 2)):
-        lines = ["sentence\tlabel"] + [f"{s} \t{y}" for s, y in make_sentences(n, seed)]
-        (d / name).write_text("\n".join(lines) + "\n")
+from tests.support import build_tiny_teacher, tiny_flags, write_sst2
 
 
 @pytest.fixture(scope="session")
@@ -49,61 +15,11 @@ def tiny_data_dir(tmp_path_factory):
     return folder
 
 
-def build_tiny_teacher(folder) -> None:
-    """A real HF TF BERT checkpoint (tf_model.h5 + WordPiece vocab), untrained, tiny."""
-    from transformers import BertConfig, BertTokenizerFast, TFBertForSequenceClassification
-
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + sorted(set(POSITIVE + NEGATIVE + FILLER))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, num_labels=2,
-                        # No dropout: a resumed run can then be compared exactly with an uninterrupted one.
-                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    import tensorflow as tf
-    tf.keras.utils.set_random_seed(0)
-    model = TFBertForSequenceClassification(config)
-    model(model.dummy_inputs)
-    model.save_pretrained(str(folder))
-    tok.save_pretrained(str(folder))
-
-
 @pytest.fixture(scope="session")
 def tiny_teacher_init(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_bert") / "ckpt"
     build_tiny_teacher(folder)
     return folder
-
-
-def fit_steps(model, batches, lr: float = 1e-2) -> list[float]:
-    """Plain cross-entropy GradientTape steps (Adam, ``lr``), one training-mode call per batch; the losses."""
-    import tensorflow as tf
-    optimizer = tf.keras.optimizers.Adam(lr)
-
-    @tf.function
-    def step(xb, yb):
-        with tf.GradientTape() as tape:
-            logits = model(xb, training=True)
-            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-        return loss
-
-    return [float(step(xb, yb)) for xb, yb in batches]
-
-
-def epochs_of(x, y, epochs: int, batch: int = 32):
-    """``epochs`` passes over ``(x, y)`` in order, in batches of ``batch``."""
-    return ((x[i:i + batch], y[i:i + batch]) for _ in range(epochs) for i in range(0, len(x), batch))
-
-
-def tiny_flags(data_dir, teacher_init, cache):
-    return ["--dataset", "sst2", "--data-dir", str(data_dir), "--teacher", str(teacher_init),
-            "--max-len", "16", "--teacher-epochs", "3", "--teacher-batch-size", "16", "--teacher-lr", "1e-3",
-            "--vocab-size", "100", "--embed-dim", "16", "--filters", "8", "--epochs", "6", "--batch-size", "16",
-            "--calibration-examples", "50", "--check-examples", "64", "--min-runs", "20", "--warmup", "2",
-            "--time-cap", "0.2", "--threads", "1", "--xnnpack", "on,off", "--lengths", "8",
-            "--cache-dir", str(cache)]
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,8 @@ def kdedge(*args, cwd=None):
     (["--xnnpack", "maybe"], "--xnnpack"),
     (["--target-ci", "0"], "--target-ci"),
 ])
+
+
 def test_bad_pipeline_flag_exits_2_and_writes_nothing(tmp_path, flags, flag_named, tiny_data_dir):
     out = tmp_path / "run"
     data = [] if "--data-dir" in flags else ["--data-dir", str(tiny_data_dir)]
@@ -69,10 +71,12 @@ def test_pipeline_applies_dataset_defaults_under_explicit_flags():
 
 
 @pytest.mark.parametrize("flags, named", [
-    ([], "--export"),
-    (["--export", "/nonexistent/e", "--data", "/nonexistent/d", "--out", "o"], "--export"),
-    (["--export", ".", "--data", ".", "--out", "o", "--lengths", "0"], "--lengths"),
+    ([], "--export-dir"),
+    (["--export-dir", "/nonexistent/e", "--data", "/nonexistent/d", "--out", "o"], "--export-dir"),
+    (["--export-dir", ".", "--data", ".", "--out", "o", "--lengths", "0"], "--lengths"),
 ])
+
+
 def test_bad_bench_flags_exit_2_and_write_nothing(tmp_path, flags, named):
     r = kdedge("bench", *flags, cwd=tmp_path)
     assert r.returncode == 2 and named in r.stderr, r.stderr

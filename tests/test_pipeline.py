@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from conftest import tiny_flags
+from tests.support import tiny_flags
 from kdedge.cli import main
-from kdedge.pipeline import STAGES
+from kdedge.layout import STAGES
 
 MODELS = {"student_float32", "student_dynamic", "student_float16", "student_int8", "teacher_float32",
           "baseline_float32"}
@@ -78,10 +78,10 @@ def test_report_covers_every_model_with_measured_numbers(run):
 
 def test_int8_tflite_agrees_with_keras_student(run, tiny_data_dir):
     from kdedge.data import load_sst2
-    from kdedge.distill import predict
+    from kdedge.training.distill import predict
     from kdedge.runtime import TFLiteModel
-    from kdedge.student import load_student
-    from kdedge.tokenizer import WordTokenizer
+    from kdedge.models.student import load_student
+    from kdedge.text.tokenizer import WordTokenizer
 
     texts = load_sst2(tiny_data_dir).eval.texts
     ids = WordTokenizer.load(run / "export" / "tokenizer.json").encode(texts)
@@ -113,17 +113,17 @@ def test_teacher_stage_stores_its_eval_logits_for_distill(run):
 
 def test_distill_stage_alone_reuses_cached_teacher_logits(run, tmp_path):
     main(["distill", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"),
-          "--student", str(run / "student"), "--out", str(tmp_path / "d"), "--epochs", "1",
+          "--student-dir", str(run / "student"), "--out", str(tmp_path / "d"), "--epochs", "1",
           "--batch-size", "16", "--cache-dir", str(run.parent / "cache")])
     metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
     assert metrics["teacher_logits_cached"] is True
 
 
 def test_distill_with_augmentation_and_frozen_embeddings(run, tmp_path):
-    from kdedge.student import load_student
+    from kdedge.models.student import load_student
 
     main(["distill", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"),
-          "--student", str(run / "student"), "--out", str(tmp_path / "d"), "--epochs", "1",
+          "--student-dir", str(run / "student"), "--out", str(tmp_path / "d"), "--epochs", "1",
           "--batch-size", "16", "--cache-dir", str(run.parent / "cache"), "--augment-copies", "1",
           "--freeze-embeddings", "--p-replace", "0.2"])
     metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
@@ -136,7 +136,7 @@ def test_distill_with_augmentation_and_frozen_embeddings(run, tmp_path):
 
 
 def test_fixed_length_inputs_hold_exactly_that_many_real_tokens(run):
-    from kdedge.latency import input_sets
+    from kdedge.measure.inputs import input_sets
 
     manifest = json.loads((run / "export" / "manifest.json").read_text())
     texts = [json.loads(line)["text"] for line in (run / "data" / "eval.jsonl").read_text().splitlines()]

@@ -1,6 +1,6 @@
 import numpy as np
 
-from kdedge.batching import PAD_MULTIPLE, bucket_batches, pad_batch
+from kdedge.training.batching import PAD_MULTIPLE, bucket_batches, pad_batch
 
 
 def test_training_batches_cover_every_example_once_and_are_seeded():

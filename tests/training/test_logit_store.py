@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from kdedge.logits_cache import LogitStore, namespace, teacher_fingerprint
+from kdedge.training.logit_store import LogitStore, namespace, teacher_fingerprint
 
 
 def fake_teacher(calls):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kdedge.cli import main
-from kdedge.compress import parse_variant, slug
+from kdedge.stages.compress import parse_variant, slug
 from kdedge.errors import ConfigError
 
 VARIANTS = ("ptq", "qat", "prune=0.5+ptq", "prune=2:4+qat", "cluster=4+qat", "vocab=16+buckets=8+ptq",
@@ -17,7 +17,7 @@ VARIANTS = ("ptq", "qat", "prune=0.5+ptq", "prune=2:4+qat", "cluster=4+qat", "vo
 @pytest.fixture(scope="module")
 def compressed(pipeline_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("compress") / "c"
-    main(["compress", "--distill", str(pipeline_run / "distill"), "--data", str(pipeline_run / "data"),
+    main(["compress", "--distill-dir", str(pipeline_run / "distill"), "--data", str(pipeline_run / "data"),
           "--teacher-dir", str(pipeline_run / "teacher"), "--out", str(out), "--variants", ",".join(VARIANTS),
           "--max-examples", "200", "--batch-size", "16", "--epochs", "2", "--lr", "2e-3",
           "--calibration-examples", "50", "--importance-texts", "100", "--cache-dir",
@@ -28,8 +28,8 @@ def compressed(pipeline_run, tmp_path_factory):
 @pytest.fixture(scope="module")
 def exported(pipeline_run, compressed, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "e"
-    main(["export", "--distill", str(pipeline_run / "distill"), "--teacher-dir", str(pipeline_run / "teacher"),
-          "--data", str(pipeline_run / "data"), "--compress", str(compressed), "--out", str(out),
+    main(["export", "--distill-dir", str(pipeline_run / "distill"), "--teacher-dir", str(pipeline_run / "teacher"),
+          "--data", str(pipeline_run / "data"), "--compress-dir", str(compressed), "--out", str(out),
           "--calibration-examples", "50", "--check-examples", "64", "--min-retention", "0.5",
           "--sensitivity", "--keep-float", "1"])
     return out
@@ -40,6 +40,8 @@ def exported(pipeline_run, compressed, tmp_path_factory):
     ("rank=4+vocab=40+ptq", "order"), ("prune=0.5+cluster=8+qat", "do not combine"), ("rank=8+qat", "rank=R"),
     ("prune=1.5+ptq", "bad value"), ("cluster=0+ptq", "bad value"), ("qat=3", "takes no value"),
 ])
+
+
 def test_bad_variants_are_refused_with_the_reason(spec, message):
     with pytest.raises(ConfigError, match=message):
         parse_variant(spec)
@@ -94,7 +96,7 @@ def test_export_converts_every_variant_and_records_the_gate(exported):
 
 
 def test_bench_lists_variants_with_their_flip_rate(exported, pipeline_run, tmp_path):
-    main(["bench", "--export", str(exported), "--data", str(pipeline_run / "data"), "--out", str(tmp_path / "b"),
+    main(["bench", "--export-dir", str(exported), "--data", str(pipeline_run / "data"), "--out", str(tmp_path / "b"),
           "--threads", "1", "--xnnpack", "on", "--lengths", "8", "--min-runs", "20", "--time-cap", "0.1",
           "--no-probe", "--models", "student_float32,variant_ptq,variant_vocab16_buckets8_ptq"])
     rows = {r["name"]: r for r in json.loads((tmp_path / "b" / "report.json").read_text())["models"]}
@@ -104,7 +106,7 @@ def test_bench_lists_variants_with_their_flip_rate(exported, pipeline_run, tmp_p
 
 
 def test_gate_refuses_a_damaged_variant_and_writes_nothing(pipeline_run, compressed, tmp_path, capsys):
-    from kdedge.student import load_student, save_student
+    from kdedge.models.student import load_student, save_student
 
     damaged = tmp_path / "c"
     shutil.copytree(compressed, damaged)
@@ -114,8 +116,8 @@ def test_gate_refuses_a_damaged_variant_and_writes_nothing(pipeline_run, compres
     save_student(model, damaged / "ptq" / "student.keras")
     out = tmp_path / "e"
     with pytest.raises(SystemExit) as e:
-        main(["export", "--distill", str(pipeline_run / "distill"), "--data", str(pipeline_run / "data"),
-              "--no-teacher", "--compress", str(damaged), "--out", str(out), "--calibration-examples", "50",
+        main(["export", "--distill-dir", str(pipeline_run / "distill"), "--data", str(pipeline_run / "data"),
+              "--no-teacher", "--compress-dir", str(damaged), "--out", str(out), "--calibration-examples", "50",
               "--min-retention", "0.9"])
     assert e.value.code == 2
     err = capsys.readouterr().err

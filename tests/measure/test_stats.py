@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kdedge.stats import accuracy_changed, latency_changed, median_ci, relative_half_width, spread, summarize_ms
+from kdedge.measure.stats import accuracy_changed, latency_changed, median_ci, relative_half_width, spread, summarize_ms
 
 
 def test_percentiles_in_ms_on_a_known_sample():

@@ -1,7 +1,7 @@
 import numpy as np
 
-from kdedge.augment import MASK, augment, augment_text
-from kdedge.tokenizer import WordTokenizer
+from kdedge.text.augment import MASK, augment, augment_text
+from kdedge.text.tokenizer import WordTokenizer
 
 TEXTS = ["the film is a great and moving story", "dull", "an awful , boring plot that goes nowhere"]
 
@@ -65,7 +65,7 @@ def test_mask_and_replace_split_one_draw_per_word():
 
 
 def test_word_neighbours_are_nearest_by_cosine_and_skip_punctuation():
-    from kdedge.augment import word_neighbours
+    from kdedge.text.augment import word_neighbours
     words = ["good", "great", "bad", "awful", ","]
     vectors = np.array([[1.0, 0.1], [2.0, 0.3], [-1.0, 0.0], [-3.0, 0.2], [1.0, 0.1]])
     out = word_neighbours(words, vectors, k=1)

@@ -6,28 +6,14 @@ check the file against the QAT Keras model it came from.
 
 import numpy as np
 import pytest
-from conftest import epochs_of, fit_steps
 
-from converters.qat import QAT_ARCHS, load_qat, qat_to_tflite, quantize_student, save_qat_weights
-from kdedge.errors import ConfigError
+from converters.errors import ConverterError
+from converters.qat import QAT_ARCHS, load_qat, qat_to_tflite, quantize_student
+from kdedge.models.student import build_student, save_weights
 from kdedge.runtime import TFLiteModel
-from kdedge.student import StudentConfig, build_student
+from tests.support import MAX_LEN, epochs_of, fit_steps, synthetic_task, tiny_student_config
 
-VOCAB, MAX_LEN = 20, 12
-
-
-def _tiny(arch):
-    return StudentConfig(arch=arch, max_len=MAX_LEN, embed_dim=8, filters=4, hidden=8, lstm_units=8, layers=2,
-                         heads=2, ff_dim=16)
-
-
-def _task(n, seed):
-    """Rows of ids with trailing padding; the label is whether token 2 or 3 occurs."""
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(2, VOCAB, size=(n, MAX_LEN)).astype(np.int32)
-    for row, length in enumerate(rng.integers(1, MAX_LEN + 1, size=n)):
-        ids[row, length:] = 0
-    return ids, np.isin(ids, [2, 3]).any(axis=1).astype(np.int32)
+VOCAB = 20
 
 
 def _train(model, x, y, epochs):
@@ -37,9 +23,9 @@ def _train(model, x, y, epochs):
 @pytest.fixture(scope="module", params=QAT_ARCHS)
 def trained(request):
     """A float student, its QAT copy trained a few epochs, and the int8 file converted from it."""
-    student = build_student(_tiny(request.param), vocab_size=VOCAB)
+    student = build_student(tiny_student_config(request.param), vocab_size=VOCAB)
     float_weights = [w.copy() for w in student.get_weights()]
-    x, y = _task(192, seed=1)
+    x, y = synthetic_task(192, seed=1)
     qat = quantize_student(student, calibration=x[:64])
     before = [w.numpy().copy() for w in qat.trainable_weights]
     losses = _train(qat, x, y, epochs=4)
@@ -95,7 +81,7 @@ def test_qat_tflite_is_int8_with_the_int8_export_contract(trained):
 
 
 def test_qat_tflite_tracks_the_qat_model(trained):
-    check, _ = _task(32, seed=2)  # not the calibration or representative rows
+    check, _ = synthetic_task(32, seed=2)  # not the calibration or representative rows
     keras_out = trained["qat"](check, training=False).numpy()
     lite = TFLiteModel(content=trained["tflite"])
     out = np.concatenate([lite({"input_ids": row[None]}) for row in check])
@@ -108,8 +94,8 @@ def test_qat_tflite_tracks_the_qat_model(trained):
 
 
 def test_calibration_starts_output_ranges_at_the_float_ranges():
-    student = build_student(_tiny("wordavg"), vocab_size=VOCAB)
-    x, _ = _task(64, seed=3)
+    student = build_student(tiny_student_config("wordavg"), vocab_size=VOCAB)
+    x, _ = synthetic_task(64, seed=3)
     import tensorflow as tf
     mean = tf.keras.Model(student.inputs, student.get_layer("masked_mean").output)(x).numpy()
     ranges = {w.name.split("/")[-1]: float(w.numpy()) for w in
@@ -123,16 +109,16 @@ def test_calibration_starts_output_ranges_at_the_float_ranges():
 
 def test_qat_weights_round_trip(trained, tmp_path):
     path = tmp_path / "qat.weights.h5"
-    save_qat_weights(trained["qat"], path)
-    again = load_qat(build_student(_tiny(trained["arch"]), vocab_size=VOCAB), path)
+    save_weights(trained["qat"], path)
+    again = load_qat(build_student(tiny_student_config(trained["arch"]), vocab_size=VOCAB), path)
     for a, b in zip(trained["qat"].weights, again.weights):
         assert a.name == b.name
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    check, _ = _task(8, seed=4)
+    check, _ = synthetic_task(8, seed=4)
     np.testing.assert_array_equal(again(check, training=False).numpy(),
                                   trained["qat"](check, training=False).numpy())
 
 
 def test_bilstm_qat_is_refused_with_a_config_error():
-    with pytest.raises(ConfigError, match="bilstm"):
-        quantize_student(build_student(_tiny("bilstm"), vocab_size=VOCAB))
+    with pytest.raises(ConverterError, match="bilstm"):
+        quantize_student(build_student(tiny_student_config("bilstm"), vocab_size=VOCAB))

@@ -1,16 +1,13 @@
 import numpy as np
 import pytest
-from conftest import epochs_of, fit_steps
 
 from converters import keras_to_tflite
-from kdedge.runtime import TFLiteModel
 from kdedge.errors import ConfigError
-from kdedge.student import ARCHS, StudentConfig, build_student, load_student, masked_mean_layer, save_student
-
-
-def _tiny(arch, max_len=12, **kw):
-    return StudentConfig(arch=arch, max_len=max_len, embed_dim=8, filters=4, hidden=8, lstm_units=8, layers=2,
-                         heads=2, ff_dim=16, **kw)
+from kdedge.models.layers import MaskedMean
+from kdedge.models.student import ARCHS, build_student, load_student, save_student
+from kdedge.runtime import TFLiteModel
+from kdedge.stages.student import StudentConfig
+from tests.support import epochs_of, fit_steps, synthetic_task, tiny_student_config, token_ids
 
 
 def _op_names(content: bytes) -> list[str]:
@@ -18,18 +15,10 @@ def _op_names(content: bytes) -> list[str]:
     return [d["op_name"] for d in lite.interpreter._get_ops_details()]
 
 
-def _ids(n=16, max_len=12, vocab=50, seed=0):
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(2, vocab, size=(n, max_len)).astype(np.int32)
-    for row, length in enumerate(rng.integers(1, max_len + 1, size=n)):
-        ids[row, length:] = 0
-    return ids
-
-
 @pytest.mark.parametrize("arch", ARCHS)
 def test_student_saves_loads_safely_and_exports_to_builtin_tflite(arch, tmp_path):
-    model = build_student(_tiny(arch), vocab_size=50)
-    ids = _ids()
+    model = build_student(tiny_student_config(arch), vocab_size=50)
+    ids = token_ids()
     keras_out = model(ids, training=False).numpy()
     save_student(model, tmp_path / "s.keras")
     again = load_student(tmp_path / "s.keras")
@@ -43,23 +32,17 @@ def test_student_saves_loads_safely_and_exports_to_builtin_tflite(arch, tmp_path
 
 
 def test_bilstm_lowers_to_fused_lstm_ops():
-    ops = _op_names(keras_to_tflite(build_student(_tiny("bilstm"), vocab_size=50), "float32"))
+    ops = _op_names(keras_to_tflite(build_student(tiny_student_config("bilstm"), vocab_size=50), "float32"))
     assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 2
     assert "WHILE" not in ops
 
 
-def _synthetic_task(n, seed, max_len=12, vocab=20):
-    """Rows of ids; the label is whether token 2 or 3 occurs."""
-    ids = _ids(n, max_len, vocab, seed)
-    return ids, np.isin(ids, [2, 3]).any(axis=1).astype(np.int32)
-
-
 @pytest.mark.parametrize("arch", ARCHS)
 def test_student_int8_export_agrees_with_keras(arch):
-    model = build_student(_tiny(arch), vocab_size=20)
-    x, y = _synthetic_task(256, seed=1)
+    model = build_student(tiny_student_config(arch), vocab_size=20)
+    x, y = synthetic_task(256, seed=1)
     fit_steps(model, epochs_of(x, y, 6))  # a few epochs, so the logits have margins worth comparing
-    check, _ = _synthetic_task(64, seed=2)
+    check, _ = synthetic_task(64, seed=2)
     keras_out = model(check, training=False).numpy()
 
     def representative():
@@ -97,10 +80,10 @@ def _same_weights(src, dst):
 @pytest.mark.parametrize("arch", ["bilstm", "transformer"])
 def test_padding_does_not_leak_into_logits(arch):
     """Logits of a sentence must not depend on how much padding follows it, nor on the padding's vector."""
-    long_model = build_student(_tiny(arch, max_len=20), vocab_size=50)
-    short_model = build_student(_tiny(arch, max_len=12), vocab_size=50)
+    long_model = build_student(tiny_student_config(arch, max_len=20), vocab_size=50)
+    short_model = build_student(tiny_student_config(arch, max_len=12), vocab_size=50)
     _same_weights(long_model, short_model)
-    short = _ids(16, 12, seed=3)
+    short = token_ids(16, 12, seed=3)
     long = np.concatenate([short, np.zeros((16, 8), np.int32)], axis=1)  # the same rows, 8 more pads
     want = short_model(short, training=False).numpy()
     np.testing.assert_allclose(long_model(long, training=False).numpy(), want, atol=1e-5)
@@ -122,6 +105,8 @@ def test_padding_does_not_leak_into_logits(arch):
     ({"layers": 0}, "--layers"),
     ({"ff_dim": 0}, "--ff-dim"),
 ])
+
+
 def test_student_config_rejects_bad_sizes(kwargs, flag):
     with pytest.raises(ConfigError, match=flag):
         StudentConfig(**kwargs).validate()
@@ -129,7 +114,7 @@ def test_student_config_rejects_bad_sizes(kwargs, flag):
 
 def test_masked_mean_ignores_padding():
     import tensorflow as tf
-    layer = masked_mean_layer()()
+    layer = MaskedMean()
     ids = tf.constant([[3, 4, 0, 0]])
     emb = tf.constant([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0], [100.0, 100.0]]])
     np.testing.assert_allclose(layer([ids, emb]).numpy(), [[2.0, 3.0]])
@@ -137,7 +122,7 @@ def test_masked_mean_ignores_padding():
 
 @pytest.mark.parametrize("mode", ["teacher", "teacher-context"])
 def test_teacher_embedding_init_has_requested_shape(tiny_teacher_init, mode):
-    from kdedge.student import teacher_embeddings
+    from kdedge.models.embedding_init import teacher_embeddings
     vocab = ["[PAD]", "[UNK]", "good", "bad", "film", "unseenword"]
     emb = teacher_embeddings(tiny_teacher_init, vocab, dim=4, mode=mode)
     assert emb.shape == (6, 4)

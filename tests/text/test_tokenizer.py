@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 
-from kdedge.tokenizer import WordTokenizer
+from kdedge.text.tokenizer import WordTokenizer
 
 
 def test_vocab_is_ordered_by_count_then_token_and_capped():

@@ -1,6 +1,6 @@
 """Device mode of the bench stage without a device.
 
-The parsers run on recorded ``benchmark_model`` outputs (tests/data/device/SOURCES.md says
+The parsers run on recorded ``benchmark_model`` outputs (tests/fixtures/device/SOURCES.md says
 where each comes from) and on a hand-written fixture of the app's own logcat contract.
 adb is replaced by a small shell script (a test double of the external tool) that records
 every call, stores pushed files under a folder, and answers ``benchmark_model`` runs with
@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kdedge.device import (DeviceConfig, DeviceError, check_device, parse_adb_devices, parse_app_output,
+from kdedge.measure.device import (DeviceConfig, DeviceError, check_device, parse_adb_devices, parse_app_output,
                            parse_benchmark_model, run_device_bench)
 from kdedge.errors import ConfigError, KdedgeError
 
-DATA = Path(__file__).parent / "data" / "device"
+DATA = Path(__file__).parents[2] / "fixtures" / "device"
 NONE = {"p5_ms": None, "p50_ms": None, "p95_ms": None, "num_threads": None, "use_xnnpack": None,
         "memory_init_mb": None, "memory_overall_mb": None, "peak_memory_mb": None}
 
@@ -125,6 +125,8 @@ def binary(tmp_path):
     ({"benchmark_binary": "BIN", "timeout_s": 0}, "--device-timeout"),
     ({"benchmark_binary": "BIN", "serial": ""}, "--adb needs the device serial"),
 ])
+
+
 def test_config_errors_name_the_flag(change, flag, binary):
     change = {k: str(binary) if v == "BIN" else v for k, v in change.items()}
     cfg = DeviceConfig(**{"serial": "FAKE123", **change})
@@ -197,6 +199,8 @@ def test_missing_adb_is_one_clear_error(tmp_path, binary):
     ("FAKE123\tunauthorized\n", r"FAKE123 is unauthorized: accept the USB debugging prompt"),
     ("FAKE123\toffline\n", r"FAKE123 is offline: reconnect it"),
 ])
+
+
 def test_check_device_names_what_adb_sees(tmp_path, binary, listing, message):
     cfg = DeviceConfig("FAKE123", adb=str(fake_adb(tmp_path, devices=listing)), benchmark_binary=str(binary))
     with pytest.raises(DeviceError, match=message):
@@ -216,12 +220,12 @@ def export_and_data(tmp_path_factory):
     """A tiny export folder with real ``.tflite`` files (a 1-input student, a 2-input teacher), their
     tokenizers and a manifest, and a data folder with an eval split."""
     import tensorflow as tf
-    from conftest import FILLER, NEGATIVE, POSITIVE, make_sentences
+    from tests.support import FILLER, NEGATIVE, POSITIVE, make_sentences
     from transformers import BertTokenizerFast
 
     from kdedge.data import Split
     from kdedge.io import sha256_file, write_json
-    from kdedge.tokenizer import WordTokenizer
+    from kdedge.text.tokenizer import WordTokenizer
 
     root = tmp_path_factory.mktemp("device")
     data, export = root / "data", root / "export"
@@ -257,7 +261,7 @@ def export_and_data(tmp_path_factory):
 
 
 def test_run_device_bench_with_benchmark_model(export_and_data, tmp_path, binary):
-    from kdedge.tokenizer import WordTokenizer
+    from kdedge.text.tokenizer import WordTokenizer
 
     export, data, texts = export_and_data
     out = tmp_path / "out"
@@ -338,7 +342,7 @@ def test_cli_device_mode_writes_a_bench_report_with_host_quality(export_and_data
 
     export, data, _ = export_and_data
     out = tmp_path / "bench"
-    main(["bench", "--export", str(export), "--data", str(data), "--out", str(out), "--adb", "FAKE123",
+    main(["bench", "--export-dir", str(export), "--data", str(data), "--out", str(out), "--adb", "FAKE123",
           "--adb-path", str(fake_adb(tmp_path)), "--benchmark-binary", str(binary), "--threads", "1,4",
           "--xnnpack", "on", "--runs", "50", "--warmup", "3"])
     report = json.loads((out / "report.json").read_text())

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from kdedge.cli import main
-from kdedge.compare import compare_reports, load_report, render_comparison
-from kdedge.stats import summarize_ms
+from kdedge.measure.compare import compare_reports, load_report, render_comparison
+from kdedge.measure.stats import summarize_ms
 
 MACHINE = {"cpu": "AMD EPYC", "cores": 2, "os": "Linux", "python": "3.11.7", "numpy": "2.4",
            "tensorflow": "2.21.0", "ai_edge_litert": "2.3.0", "git_commit": "abc"}

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from kdedge.errors import ConfigError
-from kdedge.teacher import TeacherConfig, fine_tune, load_teacher, predict_logits, resolve_init
+from kdedge.models.teacher import load_teacher, predict_logits, resolve_init
+from kdedge.stages.teacher import TeacherConfig
+from kdedge.training.fine_tune import fine_tune
 
 
 def test_packaged_minilm_loads_from_pytorch_safetensors_without_torch():
@@ -26,7 +28,7 @@ def test_bad_init_folder_is_a_config_error(tmp_path):
 
 
 def test_fine_tune_resumes_exactly_where_it_stopped(tiny_teacher_init, tmp_path):
-    from conftest import make_sentences
+    from tests.support import make_sentences
 
     rows = make_sentences(96, seed=5)
     texts, labels = [r[0] for r in rows], np.array([r[1] for r in rows])
@@ -50,7 +52,7 @@ def test_fine_tune_resumes_exactly_where_it_stopped(tiny_teacher_init, tmp_path)
 
 
 def test_truncation_keeps_head_tail_or_both(tiny_teacher_init):
-    from kdedge.teacher import tokenize
+    from kdedge.models.teacher import tokenize
     _, tok = load_teacher(tiny_teacher_init)
     words = "good bad film plot actor story scene music ending great awful dull".split()
     pieces = tok(" ".join(words), add_special_tokens=False)["input_ids"]
@@ -79,9 +81,10 @@ import numpy as np
 import kdedge, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-sys.path.insert(0, sys.argv[2])
-from conftest import make_sentences
-from kdedge.teacher import TeacherConfig, fine_tune, load_teacher, predict_logits
+from tests.support import make_sentences
+from kdedge.models.teacher import load_teacher, predict_logits
+from kdedge.stages.teacher import TeacherConfig
+from kdedge.training.fine_tune import fine_tune
 rows = make_sentences(64, seed=3)
 texts, labels = [r[0] for r in rows], np.array([r[1] for r in rows])
 cfg = TeacherConfig(init=sys.argv[1], max_len=16, epochs=1, batch_size=16, lr=1e-3)
@@ -110,8 +113,8 @@ def test_mirrored_strategy_on_two_replicas_matches_one_device(tiny_teacher_init,
 
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
-    tests_dir = Path(__file__).parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests_dir.parent), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, str(script), str(tiny_teacher_init), str(tests_dir)],
+    root = Path(__file__).parents[2]  # the repository: `tests.support` and `kdedge` import from it
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(script), str(tiny_teacher_init)],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]

@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 
 from converters import keras_to_tflite
-from kdedge.embedding import (PROJECTION, HashedWordTokenizer, add_oov_buckets, embedding_bytes, embedding_table,
-                              factorize_embedding, fnv1a32, load_tokenizer, prune_vocab, reconstruction_errors,
-                              tflite_embedding_tables, word_importance)
 from kdedge.errors import StageInputError
+from kdedge.models.embedding import (PROJECTION, add_oov_buckets, embedding_bytes, embedding_table, factorize_embedding,
+                                     prune_vocab, reconstruction_errors, tflite_embedding_tables)
+from kdedge.models.importance import word_importance
+from kdedge.models.student import build_student, load_student, save_student
 from kdedge.runtime import TFLiteModel
-from kdedge.student import StudentConfig, build_student, load_student, save_student
-from kdedge.tokenizer import WordTokenizer
-from conftest import FILLER, NEGATIVE, POSITIVE, epochs_of, fit_steps, make_sentences
+from kdedge.stages.student import StudentConfig
+from kdedge.text.tokenizer import HashedWordTokenizer, WordTokenizer, fnv1a32, load_tokenizer
+from tests.support import FILLER, NEGATIVE, POSITIVE, epochs_of, fit_steps, make_sentences
 
 MAX_LEN, DIM = 12, 8
 SENTIMENT = POSITIVE + NEGATIVE

@@ -9,42 +9,28 @@ import gzip
 
 import numpy as np
 import pytest
-from conftest import fit_steps
 
+from converters.errors import ConverterError
 from converters.keras_to_tflite import keras_to_tflite
+from converters.preserve_qat import preserve_qat
 from converters.qat import qat_to_tflite
-from converters.sparsity import (
-    apply_masks,
-    cluster_student,
-    preserve_qat,
-    prune_student,
-    pruning_step,
-    sparsity_report,
-    strip,
-    tflite_sizes,
-    tflite_weight_report,
-)
-from kdedge.errors import ConfigError
+from converters.sparsity import apply_masks, cluster_student, prune_student, pruning_step, strip
+from converters.weights import sparsity_report, tflite_sizes, tflite_weight_report
+from kdedge.models.student import build_student
 from kdedge.runtime import TFLiteModel
-from kdedge.student import StudentConfig, build_student
+from tests.support import fit_steps, synthetic_task, tiny_student_config
 
-VOCAB, MAX_LEN = 50, 12
+VOCAB = 50
 STEPS = 8  # training steps; magnitude pruning reaches its final sparsity at step END
 END = 6
 
 
 def _tiny(arch, **kwargs):
-    return StudentConfig(**{"arch": arch, "max_len": MAX_LEN, "embed_dim": 8, "filters": 4, "hidden": 8,
-                            "lstm_units": 8, "layers": 1, "heads": 2, "ff_dim": 16, **kwargs})
+    return tiny_student_config(arch, **{"layers": 1, **kwargs})
 
 
 def _task(n, seed):
-    """Rows of ids with trailing padding; the label is whether token 2 or 3 occurs."""
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(2, VOCAB, size=(n, MAX_LEN)).astype(np.int32)
-    for row, length in enumerate(rng.integers(1, MAX_LEN + 1, size=n)):
-        ids[row, length:] = 0
-    return ids, np.isin(ids, [2, 3]).any(axis=1).astype(np.int32)
+    return synthetic_task(n, seed, vocab=VOCAB)
 
 
 X, Y = _task(128, seed=1)
@@ -283,13 +269,13 @@ def test_preserve_qat_tflite_tracks_the_qat_model(preserved):
 
 def test_bad_arguments_are_config_errors():
     student = build_student(_tiny("wordavg"), vocab_size=VOCAB)
-    with pytest.raises(ConfigError, match="multiple"):
+    with pytest.raises(ConverterError, match="multiple"):
         prune_student(student, 0.5, begin_step=0, end_step=10, frequency=3)
-    with pytest.raises(ConfigError, match="structure"):
+    with pytest.raises(ConverterError, match="structure"):
         prune_student(student, structure="1:4")
-    with pytest.raises(ConfigError, match="clusters"):
+    with pytest.raises(ConverterError, match="clusters"):
         cluster_student(student, clusters=1)
-    with pytest.raises(ConfigError, match="bilstm"):
+    with pytest.raises(ConverterError, match="bilstm"):
         preserve_qat(build_student(_tiny("bilstm"), vocab_size=VOCAB), "prune")
 
 

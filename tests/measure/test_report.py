@@ -6,16 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from kdedge.bench import (
-    SCHEMA,
-    BenchConfig,
-    add_metrics,
-    pareto_front,
-    plot_latency_grid,
-    plot_report,
-    read_label_names,
-    render_markdown,
-)
+from kdedge.measure.plots import pareto_front, plot_latency_grid, plot_report
+from kdedge.measure.quality import add_metrics, read_label_names
+from kdedge.measure.report import SCHEMA, render_markdown
+from kdedge.stages.bench import BenchConfig
 
 GOLD = np.array([0, 0, 1, 1, 1, 0])
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from kdedge.losses import kd_loss, weights_at
+from kdedge.training.losses import kd_loss, weights_at
 
 
 def _np_softmax(z):

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from kdedge.metrics import (
+from kdedge.measure.metrics import (
     accuracy,
     classification_metrics,
     confusion_matrix,

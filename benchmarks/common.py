@@ -1,0 +1,48 @@
+"""What the benchmark scripts share: where results go, running kdedge commands timed, writing a bench report.
+
+The scripts are run as ``python benchmarks/<script>.py`` from the repository root
+after installing kdedge (README); each imports this module by its file name (its
+folder is the script's first ``sys.path`` entry) and kdedge from the install.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kdedge import layout
+from kdedge.io import write_json, write_text
+from kdedge.measure.plots import plot_latency_grid, plot_report
+from kdedge.measure.report import render_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def run_timed(commands: dict[str, list[str]]) -> dict[str, float]:
+    """Run each stage's command in a fresh process, in order (stop on failure); wall seconds per stage."""
+    seconds = {}
+    for stage, cmd in commands.items():
+        print("$ " + shlex.join(cmd), file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        seconds[stage] = round(time.perf_counter() - t0, 1)
+    return seconds
+
+
+def render_report(report: dict, results: Path) -> None:
+    """Write report.json, report.md (with the ``targets`` table, if any), report.png and latency.png."""
+    plot_report(report, results / layout.REPORT_PNG)
+    plot_latency_grid(report, results / layout.LATENCY_PNG)
+    report["plots"] = [layout.REPORT_PNG, layout.LATENCY_PNG]
+    write_json(results / layout.REPORT_JSON, report)
+    md = render_markdown(report)
+    if report.get("targets"):
+        md += f"\n## Targets ({report.get('targets_of', 'foundation issue')})\n\n| target | measured | met |\n"
+        md += "|---|---:|:---:|\n"
+        md += "".join(f"| {c['target']} | {c['shown']} | {'yes' if c['met'] else 'NO'} |\n" for c in report["targets"])
+    write_text(results / layout.REPORT_MD, md)
+    print(md)
