@@ -17,18 +17,16 @@ live and ``--teacher`` the checkpoint the teacher starts from. Old spellings
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 import sys
-from pathlib import Path
 
 import click
 
 import kdedge
 from kdedge.errors import ConfigError, KdedgeError
+from kdedge.flags import (ALIAS, build, data_option, distill_dir_option, folder, folder_option, fresh_out, input_dir,
+                          options, out_option, overwrite_option, seed_option, student_dir_option, teacher_dir_option)
 from kdedge.io import prepare_out_dir
 from kdedge.measure.device.config import DeviceConfig
-from kdedge.options import cli_fields, flag_name
 from kdedge.stages.bench import BenchConfig
 from kdedge.stages.compress import CompressConfig
 from kdedge.stages.data import DataConfig
@@ -36,102 +34,6 @@ from kdedge.stages.distill import DistillConfig
 from kdedge.stages.export import ExportConfig
 from kdedge.stages.student import StudentConfig
 from kdedge.stages.teacher import TeacherConfig
-
-_ALIAS = "__alias"  # suffix of the parameter a hidden old spelling fills
-
-
-def _fields(cls, exclude=()) -> list[dataclasses.Field]:
-    return [f for f in cli_fields(cls) if f.name not in exclude]
-
-
-def _click_type(f: dataclasses.Field):
-    meta = f.metadata
-    if meta["choices"]:
-        return click.Choice(list(meta["choices"]))
-    if meta["type"] is not None:
-        return meta["type"]
-    return str if isinstance(f.default, tuple) else type(f.default)
-
-
-def options(cls, prefix: str = "", exclude=()):
-    """Click options for the flag fields of the dataclass ``cls`` (help and defaults from its fields)."""
-
-    def decorate(fn):
-        for f in reversed(_fields(cls, exclude)):
-            meta, dest = f.metadata, f"{prefix.replace('-', '_')}{f.name}"
-            flag = meta["flag"] if meta["flag"] and not prefix else flag_name(f.name, prefix)
-            default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
-            if isinstance(f.default, bool):  # an on/off pair; None when neither is given
-                fn = click.option(f"{flag}/--no-{flag[2:]}", dest, default=None,
-                                  help=f"{meta['help']} [default: {'on' if f.default else 'off'}]")(fn)
-            else:
-                fn = click.option(flag, dest, type=_click_type(f), default=None,
-                                  help=f"{meta['help']} [default: {default}]")(fn)
-            for alias in meta["aliases"] if not prefix else ():
-                fn = click.option(alias, dest + _ALIAS, type=_click_type(f), default=None, hidden=True)(fn)
-        return fn
-    return decorate
-
-
-def build(cls, kwargs: dict, prefix: str = "", exclude=(), **fixed):
-    """The dataclass ``cls`` from the given flags (unset flags keep the defaults; ``fixed`` sets fields)."""
-    values = dict(fixed)
-    for f in _fields(cls, exclude):
-        dest = f"{prefix.replace('-', '_')}{f.name}"
-        v = kwargs.get(dest)
-        if v is None:
-            v = kwargs.get(dest + _ALIAS)
-        if v is not None:
-            values[f.name] = v
-    return cls(**values)
-
-
-def folder_option(flag: str, dest: str, help: str, aliases: tuple[str, ...] = ()):
-    """An input-folder flag, with hidden old spellings; required-ness is checked by :func:`folder`."""
-
-    def decorate(fn):
-        for alias in aliases:
-            fn = click.option(alias, dest + _ALIAS, hidden=True)(fn)
-        return click.option(flag, dest, help=help)(fn)
-    return decorate
-
-
-def folder(kwargs: dict, dest: str, flag: str, required: bool = True) -> Path | None:
-    """The folder given by ``flag`` (or an old spelling of it); ConfigError if missing or not a folder."""
-    value = kwargs.pop(dest, None) or kwargs.pop(dest + _ALIAS, None)
-    kwargs.pop(dest + _ALIAS, None)
-    if value is None:
-        if required:
-            raise ConfigError(f"missing {flag}")
-        return None
-    return input_dir(value, flag)
-
-
-def input_dir(path: str, flag: str) -> Path:
-    p = Path(path)
-    if not p.is_dir():
-        raise ConfigError(f"{flag} {path}: folder not found")
-    return p
-
-
-def fresh_out(out: str, overwrite: bool) -> Path:
-    """Check the output folder (raises before anything is written), then clear it if --overwrite."""
-    p = prepare_out_dir(out, overwrite)
-    if overwrite and p.exists():
-        shutil.rmtree(p)
-    return p
-
-
-out_option = click.option("--out", required=True, help="Output folder.")
-overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-data_option = click.option("--data", "data_dir", required=True, help="A `kdedge data` output folder.")
-teacher_dir_option = folder_option("--teacher-dir", "teacher_dir", "A `kdedge teacher` output folder.")
-student_dir_option = folder_option("--student-dir", "student_dir", "A `kdedge student` output folder.  [required]",
-                                   aliases=("--student",))
-distill_dir_option = folder_option("--distill-dir", "distill_dir", "A `kdedge distill` output folder.  [required]",
-                                   aliases=("--distill",))
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(kdedge.__version__, prog_name="kdedge")
@@ -294,7 +196,7 @@ def bench(ctx, data_dir, out, overwrite, seed, **kw):
     if ctx.invoked_subcommand is not None:
         return
     from kdedge.stages.bench import run_bench, run_device_report
-    if not (kw.get("export_dir") or kw.get("export_dir" + _ALIAS)):
+    if not (kw.get("export_dir") or kw.get("export_dir" + ALIAS)):
         raise ConfigError("missing --export-dir (or a subcommand: kdedge bench compare OLD NEW)")
     for value, flag in ((data_dir, "--data"), (out, "--out")):
         if not value:

@@ -69,20 +69,7 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg,
         if manager.latest_checkpoint:
             ckpt.restore(manager.latest_checkpoint)
 
-    def replica_step(input_ids, attention_mask, y, global_batch):
-        with tf.GradientTape() as tape:
-            logits = model(input_ids=input_ids, attention_mask=attention_mask, training=True).logits
-            ce = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-            loss = tf.reduce_sum(ce) / global_batch  # summed over replicas: the global batch mean
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    @tf.function(reduce_retracing=True)
-    def train_step(inputs, global_batch):
-        losses = strategy.run(replica_step, args=(*inputs, global_batch))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
-
+    train_step = _train_step(model, optimizer, strategy)
     tf.random.set_seed(cfg.seed)
     start = time.perf_counter()
     done = int(step.numpy())
@@ -115,3 +102,24 @@ def evaluate(logits: np.ndarray, labels: np.ndarray) -> dict:
     return {"accuracy": float((logits.argmax(1) == labels).mean()),
             "loss": float(-logp[np.arange(len(labels)), labels].mean()),
             "examples": int(len(labels))}
+
+
+def _train_step(model, optimizer, strategy):
+    """One optimizer step on a global batch split across ``strategy``'s replicas; returns its mean loss."""
+    import tensorflow as tf
+
+    def replica_step(input_ids, attention_mask, y, global_batch):
+        with tf.GradientTape() as tape:
+            logits = model(input_ids=input_ids, attention_mask=attention_mask, training=True).logits
+            ce = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+            loss = tf.reduce_sum(ce) / global_batch  # summed over replicas: the global batch mean
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function(reduce_retracing=True)
+    def train_step(inputs, global_batch):
+        losses = strategy.run(replica_step, args=(*inputs, global_batch))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    return train_step

@@ -73,10 +73,10 @@ def transfer_set(data_dir: Path, teacher_dir: Path, tokenizer, cfg, cache_dir: P
     ``cfg``: a :class:`kdedge.stages.distill.DistillConfig` (``augment_copies``, ``p_mask``,
     ``p_ngram``, ``p_replace``, ``seed``, ``strategy``). Parts: the train split, the data
     folder's unlabeled text, and ``cfg.augment_copies`` augmented copies of the train split;
-    each is cached on its own, so changing the augmentation does not relabel the rest. Returns ``texts``, ``labels`` (-1 where
-    unlabeled), ``z`` (teacher logits), ``parts`` (name -> size), ``evals`` (the eval
-    Split), ``z_eval``, ``labeled_now`` (texts the teacher had to label) and
-    ``teacher_seconds``.
+    each is cached on its own, so changing the augmentation does not relabel the rest.
+    Returns ``texts``, ``labels`` (-1 where unlabeled), ``z`` (teacher logits), ``parts``
+    (name -> size), ``evals`` (the eval Split), ``z_eval``, ``labeled_now`` (texts the
+    teacher had to label) and ``teacher_seconds``.
     """
     from kdedge.data import Split
 
