@@ -33,7 +33,8 @@ import kdedge  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from kdedge.data import load_dataset, resolve_data_dir
 from kdedge.io import read_json, write_json, write_text
 from kdedge.measure.machine import machine_info
-from kdedge.models.teacher import TRUNCATIONS, load_teacher, predict_logits, resolve_init, tokenize
+from kdedge.models.teacher import TRUNCATIONS, load_teacher, resolve_init, tokenize
+from kdedge.training.labeling import predict_logits
 
 LENGTHS = (128, 256, 512)
 

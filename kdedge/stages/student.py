@@ -2,7 +2,7 @@
 
 The architectures (and their sizes and latencies) are in :mod:`kdedge.models.student`,
 the tokenizer in :mod:`kdedge.text.tokenizer`, the embedding init in
-:mod:`kdedge.models.embedding_init`.
+:mod:`kdedge.training.embedding_init`.
 
 Output folder (``kdedge student --out DIR``)::
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from kdedge import layout
 from kdedge.errors import ConfigError
 from kdedge.models import ARCHS
-from kdedge.models.embedding_init import EMBED_INITS
+from kdedge.training.embedding_init import EMBED_INITS
 from kdedge.options import setting
 
 
@@ -45,7 +45,7 @@ class StudentConfig:
     # 2x the width; 256 adds 33k params and ~0.04 ms (float32).
     ff_dim: int = setting(128, "transformer feed-forward units.")
     dropout: float = setting(0.3, "Student dropout.")
-    # See kdedge.models.embedding_init.teacher_embeddings.
+    # See kdedge.training.embedding_init.teacher_embeddings.
     embed_init: str = setting("teacher-context", "Student embedding init.", choices=EMBED_INITS)
     seed: int = setting(0, "Random seed.", cli=False)  # the shared --seed
 
@@ -78,7 +78,7 @@ def run_student(data_dir: str | Path, out: str | Path, cfg: StudentConfig,
     """
     from kdedge.data import Split
     from kdedge.io import write_json
-    from kdedge.models.embedding_init import teacher_embeddings
+    from kdedge.training.embedding_init import teacher_embeddings
     from kdedge.models.student import build_student, save_student
     from kdedge.text.tokenizer import WordTokenizer
 

@@ -76,7 +76,8 @@ def run_teacher(data_dir: str | Path, out: str | Path, cfg: TeacherConfig) -> di
     import shutil
 
     from kdedge.data import Split
-    from kdedge.models.teacher import load_teacher, predict_logits
+    from kdedge.models.teacher import load_teacher
+    from kdedge.training.labeling import predict_logits
     from kdedge.training.distribute import get_strategy, is_chief
     from kdedge.training.fine_tune import evaluate, fine_tune
 

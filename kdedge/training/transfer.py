@@ -37,7 +37,8 @@ class CachedTeacher:
 
     def logits(self, texts: list[str], desc: str) -> tuple[np.ndarray, int]:
         """``(logits, number of texts the teacher had to label)`` for ``texts``."""
-        from kdedge.models.teacher import load_teacher, predict_logits
+        from kdedge.models.teacher import load_teacher
+        from kdedge.training.labeling import predict_logits
 
         bars = []
 

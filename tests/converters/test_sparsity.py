@@ -1,7 +1,7 @@
 """Pruning and weight clustering of the students (converters/sparsity.py), at toy sizes.
 
 Each technique is trained a few steps with a custom GradientTape loop (as
-kdedge.distill.train_student), stripped, checked weight by weight, converted
+kdedge.training.distill.train_student), stripped, checked weight by weight, converted
 to TFLite and run one example at a time against the Keras model.
 """
 

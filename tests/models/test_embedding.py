@@ -1,4 +1,4 @@
-"""Embedding compression (kdedge/embedding.py) on a toy wordavg student: 26 words, width 8, max_len 12.
+"""Embedding compression (kdedge/models/embedding.py) on a toy wordavg student: 26 words, width 8, max_len 12.
 
 The student is trained a few epochs on the conftest sentences, whose label is
 decided by the sentiment words alone, so a correct importance ranks them first.

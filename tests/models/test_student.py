@@ -122,7 +122,7 @@ def test_masked_mean_ignores_padding():
 
 @pytest.mark.parametrize("mode", ["teacher", "teacher-context"])
 def test_teacher_embedding_init_has_requested_shape(tiny_teacher_init, mode):
-    from kdedge.models.embedding_init import teacher_embeddings
+    from kdedge.training.embedding_init import teacher_embeddings
     vocab = ["[PAD]", "[UNK]", "good", "bad", "film", "unseenword"]
     emb = teacher_embeddings(tiny_teacher_init, vocab, dim=4, mode=mode)
     assert emb.shape == (6, 4)

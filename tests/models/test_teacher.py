@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from kdedge.errors import ConfigError
-from kdedge.models.teacher import load_teacher, predict_logits, resolve_init
+from kdedge.models.teacher import load_teacher, resolve_init
+from kdedge.training.labeling import predict_logits
 from kdedge.stages.teacher import TeacherConfig
 from kdedge.training.fine_tune import fine_tune
 
@@ -82,7 +83,8 @@ import kdedge, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from tests.support import make_sentences
-from kdedge.models.teacher import load_teacher, predict_logits
+from kdedge.models.teacher import load_teacher
+from kdedge.training.labeling import predict_logits
 from kdedge.stages.teacher import TeacherConfig
 from kdedge.training.fine_tune import fine_tune
 rows = make_sentences(64, seed=3)

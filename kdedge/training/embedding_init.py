@@ -22,7 +22,8 @@ def teacher_embeddings(teacher_dir: str | Path, vocab: list[str], dim: int, mode
     the teacher's lexical knowledge instead of learning it from ~15k words.
     [PAD] is zero, [UNK] the mean.
     """
-    from kdedge.models.teacher import load_teacher, predict_hidden, word_vectors
+    from kdedge.models.teacher import load_teacher, word_vectors
+    from kdedge.training.labeling import predict_hidden
 
     model, tok = load_teacher(Path(teacher_dir))
     if mode == "teacher-context":
