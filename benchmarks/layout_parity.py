@@ -1,8 +1,10 @@
 """Same commands, same outputs? A short real run by two checkouts of kdedge, compared file by file.
 
     python benchmarks/layout_parity.py run --root OLD_CHECKOUT --out runs/parity/old
+    python benchmarks/layout_parity.py repeat --root OLD_CHECKOUT --run runs/parity/old --out runs/parity/old-repeat
     python benchmarks/layout_parity.py run --root . --out runs/parity/new --cross runs/parity/old
-    python benchmarks/layout_parity.py compare runs/parity/old runs/parity/new --out benchmarks/results/refactor
+    python benchmarks/layout_parity.py compare runs/parity/old runs/parity/new --repeat runs/parity/old-repeat \
+        --out benchmarks/results/refactor
 
 ``run`` executes one short real job with the ``kdedge`` of ``--root`` (its folder first on
 ``PYTHONPATH``, fresh processes, its own teacher-logits cache): ``kdedge pipeline`` on a
@@ -11,7 +13,10 @@ then ``kdedge compress`` (two variants), ``kdedge export --compress`` and ``kded
 the variants. The flags are spelled as both versions accept them. With ``--cross OLD``, the
 student, distill, export and bench stages also run on ``OLD``'s data and teacher folders:
 fine-tuning the teacher is not bitwise reproducible on CPU, so this isolates the stages
-after it.
+after it (and compress, export and bench of the variants on ``OLD``'s distill folder).
+``repeat`` measures that non-reproducibility with the old code alone: it fine-tunes the
+teacher once more on ``OLD``'s data with the same settings, and exports ``OLD``'s distill
+folder once more.
 
 ``compare`` checks, for every stage folder: the resolved ``config.json`` (paths of the run
 folders masked), the sha256 of every data file and ``.tflite``, and the accuracy of every
@@ -76,6 +81,12 @@ def run(root: Path, out: Path, cross: Path | None) -> None:
             ["export", "--distill", str(c / "distill"), "--data", str(data), "--teacher-dir", str(teacher),
              "--out", str(c / "export")],
             ["bench", "--export", str(c / "export"), "--data", str(data), "--out", str(c / "bench"), *FLAGS["bench"]],
+            ["compress", "--distill", str(old_run / "distill"), "--data", str(data), "--teacher-dir", str(teacher),
+             "--out", str(c / "compress"), "--cache-dir", str(out / "cache-cross"), *FLAGS["compress"]],
+            ["export", "--distill", str(old_run / "distill"), "--data", str(data), "--compress", str(c / "compress"),
+             "--out", str(c / "export-compress"), *FLAGS["export"]],
+            ["bench", "--export", str(c / "export-compress"), "--data", str(data), "--out", str(c / "bench-compress"),
+             *FLAGS["bench"]],
         ]
     seconds = {}
     with open(out / "commands.log", "w") as log:
@@ -84,6 +95,24 @@ def run(root: Path, out: Path, cross: Path | None) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True).stdout
     (out / "run.json").write_text(json.dumps({"root": str(root), "commit": commit.strip(), "seconds": seconds,
                                               "commands": [shlex.join(["kdedge", *a]) for a in steps]}, indent=2))
+
+
+def repeat(root: Path, run_dir: Path, out: Path) -> None:
+    """The old code once more on its own run: the teacher fine-tuned again, the distill folder exported again."""
+    root, run_dir, out = root.resolve(), run_dir.resolve(), out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    p = run_dir / "pipeline"
+    teacher_cfg = json.loads((p / "teacher" / "config.json").read_text())
+    steps = [["export", "--distill", str(p / "distill"), "--teacher-dir", str(p / "teacher"), "--data", str(p / "data"),
+              "--out", str(out / "export")],
+             ["teacher", "--data", str(p / "data"), "--out", str(out / "teacher"),
+              "--epochs", str(teacher_cfg["epochs"]), "--max-len", str(teacher_cfg["max_len"]),
+              "--cache-dir", str(out / "cache")]]
+    with open(out / "commands.log", "w") as log:
+        for args in steps:
+            kdedge(root, args, log)
+    (out / "run.json").write_text(json.dumps({"root": str(root), "commands": [shlex.join(["kdedge", *a])
+                                                                               for a in steps]}, indent=2))
 
 
 def sha256(path: Path) -> str:
@@ -115,7 +144,7 @@ def accuracies(folder: Path) -> dict[str, float]:
     return out
 
 
-def compare(old: Path, new: Path, out: Path) -> None:
+def compare(old: Path, new: Path, out: Path, again: Path | None = None) -> None:
     old, new = old.resolve(), new.resolve()
     roots = [str(old), str(new)]
     configs = {}
@@ -137,16 +166,33 @@ def compare(old: Path, new: Path, out: Path) -> None:
     acc = {k: {"old": v, "new": acc_new.get(k), "equal": v == acc_new.get(k)} for k, v in acc_old.items()}
     cross = {}
     if (new / "cross").is_dir():  # the new stages on the old run's data and teacher
-        cross_lite = files(new / "cross" / "export", (".tflite",))
-        cross["tflite"] = {k: {"old": sha256(old / "pipeline" / "export" / k), "new": v,
-                               "equal": sha256(old / "pipeline" / "export" / k) == v} for k, v in cross_lite.items()}
-        cross_acc = accuracies(new / "cross" / "bench")
-        cross["accuracy"] = {k: {"old": acc_old.get(f"pipeline/bench/{k.split('/', 1)[1]}"), "new": v}
-                             for k, v in cross_acc.items()}
+        cross["tflite"] = {}
+        for new_dir, old_dir in (("export", "pipeline/export"), ("export-compress", "export-compress")):
+            for k, v in files(new / "cross" / new_dir, (".tflite",)).items():
+                old_sha = sha256(old / old_dir / k)
+                cross["tflite"][f"{old_dir}/{k}"] = {"old": old_sha, "new": v, "equal": old_sha == v}
+        cross["accuracy"] = {}
+        for new_dir, old_dir in (("bench", "pipeline/bench"), ("bench-compress", "bench-compress")):
+            for name, v in accuracies(new / "cross" / new_dir).items():
+                name = name.split("/", 1)[1]
+                cross["accuracy"][f"{old_dir}/{name}"] = {"old": acc_old.get(f"{old_dir}/{name}"), "new": v}
         for v in cross["accuracy"].values():
             v["equal"] = v["old"] == v["new"]
+    repeat_result = {}
+    if again is not None:  # the old code twice: is the teacher's fine-tuning (or its conversion) reproducible?
+        again = again.resolve()
+        m_old = json.loads((old / "pipeline" / "teacher" / "metrics.json").read_text())["eval"]
+        m_again = json.loads((again / "teacher" / "metrics.json").read_text())["eval"]
+        repeat_result = {
+            "teacher_eval_loss": [m_old["loss"], m_again["loss"]],
+            "teacher_weights_equal": sha256(old / "pipeline" / "teacher" / "model" / "tf_model.h5")
+            == sha256(again / "teacher" / "model" / "tf_model.h5"),
+            "export_of_the_same_distill_folder": {k: v == sha256(old / "pipeline" / "export" / k)
+                                                  for k, v in files(again / "export", (".tflite",)).items()},
+            "commands": json.loads((again / "run.json").read_text())["commands"]}
     result = {"old": json.loads((old / "run.json").read_text()), "new": json.loads((new / "run.json").read_text()),
-              "configs": configs, "data_files_equal": data, "tflite": lite, "accuracy": acc, "cross": cross}
+              "configs": configs, "data_files_equal": data, "tflite": lite, "accuracy": acc, "cross": cross,
+              "repeat": repeat_result}
     out.mkdir(parents=True, exist_ok=True)
     (out / "parity.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     (out / "parity.md").write_text(render(result))
@@ -174,13 +220,24 @@ def render(r: dict) -> str:
               f"{yes(v['equal'])} |" for k, v in r["accuracy"].items()]
     if r["cross"]:
         lines += ["", "## New stages on the old run's data and teacher", "",
-                  "student, distill, export and bench of the new checkout, reading the old run's `data/` and "
-                  "`teacher/` (the teacher's fine-tuning is the one step that is not bitwise reproducible on CPU).",
-                  "", "| file | equal to the old pipeline's |", "|---|---|"]
+                  "student, distill, export and bench of the new checkout on the old run's `data/` and `teacher/`, "
+                  "and compress, export and bench of its variants on the old run's `distill/`: the teacher's "
+                  "fine-tuning is not bitwise reproducible on CPU (see the last section), so this compares the "
+                  "later stages on the same inputs.",
+                  "", "| old run's file | new file equal |", "|---|---|"]
         lines += [f"| `{k}` | {yes(v['equal'])} |" for k, v in r["cross"]["tflite"].items()]
         lines += ["", "| model | old accuracy | new accuracy | equal |", "|---|---:|---:|---|"]
         lines += [f"| `{k}` | {v['old'] if v['old'] is None else format(v['old'], '.4f')} | {v['new']:.4f} | "
                   f"{yes(v['equal'])} |" for k, v in r["cross"]["accuracy"].items()]
+    if r.get("repeat"):
+        rep_ = r["repeat"]
+        lines += ["", "## The old code twice (what is not reproducible without any change)", "",
+                  "```"] + rep_["commands"] + ["```", "",
+                  f"- Teacher fine-tuned again with the same settings and data: weights bitwise equal: "
+                  f"{yes(rep_['teacher_weights_equal'])}; eval loss {rep_['teacher_eval_loss'][0]:.6f} vs "
+                  f"{rep_['teacher_eval_loss'][1]:.6f}.", "",
+                  "| the same distill and teacher folders exported again: file | sha256 equal |", "|---|---|"]
+        lines += [f"| `{k}` | {yes(v)} |" for k, v in rep_["export_of_the_same_distill_folder"].items()]
     lines += ["", "Wall seconds per command: old " + json.dumps(r["old"]["seconds"]) + "; new "
               + json.dumps(r["new"]["seconds"])]
     return "\n".join(lines) + "\n"
@@ -193,17 +250,24 @@ def main() -> None:
     r.add_argument("--root", type=Path, required=True, help="the checkout whose kdedge runs")
     r.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
     r.add_argument("--cross", type=Path, help="an earlier `run` folder: also run the later stages on its teacher")
+    a = sub.add_parser("repeat", help="run the old code's teacher and export once more on its own run")
+    a.add_argument("--root", type=Path, required=True, help="the old checkout")
+    a.add_argument("--run", type=Path, required=True, help="its `run` folder")
+    a.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
     c = sub.add_parser("compare", help="compare two run folders")
     c.add_argument("old", type=Path)
     c.add_argument("new", type=Path)
+    c.add_argument("--repeat", type=Path, help="a `repeat` folder of the old run")
     c.add_argument("--out", type=Path, required=True, help="where parity.{json,md} go")
     args = p.parse_args()
+    if args.cmd in ("run", "repeat") and args.out.exists():
+        sys.exit(f"{args.out} exists")
     if args.cmd == "run":
-        if args.out.exists():
-            sys.exit(f"{args.out} exists")
         run(args.root, args.out, args.cross)
+    elif args.cmd == "repeat":
+        repeat(args.root, args.run, args.out)
     else:
-        compare(args.old, args.new, args.out)
+        compare(args.old, args.new, args.out, args.repeat)
 
 
 if __name__ == "__main__":
