@@ -199,6 +199,42 @@ def compare(old: Path, new: Path, out: Path, again: Path | None = None) -> None:
     print(render(result))
 
 
+def summary(r: dict) -> list[str]:
+    """The verdict in a few lines: what is equal, and what differs and why."""
+    def count(items):
+        return f"{sum(items)} of {len(items)}"
+    configs = [v == "identical" for v in r["configs"].values()]
+    lines = ["## Summary", "",
+             f"- Resolved configs identical: {count(configs)}; data files bitwise equal: "
+             f"{count(list(r['data_files_equal'].values()))}."]
+    if r["cross"]:
+        students = [v["equal"] for k, v in r["cross"]["tflite"].items() if "teacher" not in k]
+        accs = [v["equal"] for v in r["cross"]["accuracy"].values()]
+        lines.append(f"- On the same data and teacher, the new stages write bitwise-equal student files: "
+                     f"{count(students)} (every mode, the labels-only twin, both compressed variants, the "
+                     f"mixed-precision file); every .tflite accuracy equal: {count(accs)}.")
+    if r.get("repeat"):
+        rep = r["repeat"]
+        exported = rep["export_of_the_same_distill_folder"]
+        same_students = [v for k, v in exported.items() if "teacher" not in k]
+        teacher_file = ("the teacher .tflite converted again from the same checkpoint is not bitwise equal"
+                        if not exported.get("teacher_float32.tflite", True) else "its teacher .tflite is equal")
+        lines.append(f"- The old code alone, run twice: the teacher's fine-tuned weights are "
+                     f"{'equal' if rep['teacher_weights_equal'] else 'not equal'} (eval loss "
+                     f"{rep['teacher_eval_loss'][0]:.4f} vs {rep['teacher_eval_loss'][1]:.4f}), and "
+                     f"{teacher_file}"
+                     f" (student files equal: {count(same_students)}). So every difference of the full runs "
+                     "follows from the teacher's fine-tuning, which TF's CPU kernels do not make bitwise "
+                     "reproducible: the student's embedding init and the teacher's logits come from it.")
+    teacher = r["accuracy"].get("pipeline/bench/teacher_float32", {})
+    if teacher.get("old") is not None and teacher["old"] < 0.6:
+        lines.append(f"- This short job's teacher (half an epoch of 4,000 rows) stays near the majority class "
+                     f"({teacher['old']:.2%} old, {teacher['new']:.2%} new): the job checks that outputs are equal, "
+                     "not that they are good; the students still learn from the gold labels and the teacher's "
+                     "embedding init.")
+    return lines
+
+
 def render(r: dict) -> str:
     def yes(b):
         return "yes" if b else "**no**"
@@ -206,7 +242,9 @@ def render(r: dict) -> str:
              f"Old: commit `{r['old']['commit']}`; new: commit `{r['new']['commit']}`; same machine, one after the "
              "other. Made with `benchmarks/layout_parity.py` (its docstring has the commands).", "",
              "Commands (each run with that checkout's kdedge, run folders differ):", "", "```"]
-    lines += [c for c in r["new"]["commands"]] + ["```", "", "## Resolved configs (run-folder paths masked)", "",
+    lines += [c for c in r["new"]["commands"]] + ["```", ""]
+    lines += summary(r)
+    lines += ["", "## Resolved configs (run-folder paths masked)", "",
                                                   "| config | identical |", "|---|---|"]
     lines += [f"| `{k}` | {yes(v == 'identical')} |" for k, v in r["configs"].items()]
     lines += ["", "## Data files (sha256)", "", "| file | equal |", "|---|---|"]

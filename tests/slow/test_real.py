@@ -45,8 +45,9 @@ def test_whole_pipeline_on_real_sst2_rows(tmp_path):
     from kdedge.layout import STAGES, is_complete
 
     out = tmp_path / "run"
-    main(["pipeline", "--dataset", "sst2", "--data-dir", str(REAL_DATA), "--out", str(out), "--max-train", "600",
-          "--unlabeled", "none", "--teacher-epochs", "1", "--teacher-lr", "1e-4", "--max-len", "32",
+    main(["pipeline", "--dataset", "sst2", "--data-dir", str(REAL_DATA), "--out", str(out), "--max-train", "1000",
+          "--unlabeled", "none", "--teacher-epochs", "2", "--teacher-batch-size", "16", "--teacher-lr", "5e-5",
+          "--max-len", "32",
           "--epochs", "3", "--cache-dir", str(tmp_path / "cache"), "--threads", "1", "--xnnpack", "on",
           "--lengths", "", "--time-cap", "0.2", "--min-runs", "20", "--no-probe", "--max-eval", "300"])
     assert all(is_complete(out / s) for s in STAGES)
@@ -55,7 +56,9 @@ def test_whole_pipeline_on_real_sst2_rows(tmp_path):
     assert set(rows) == {"student_float32", "student_dynamic", "student_float16", "student_int8",
                          "baseline_float32", "teacher_float32"}
     assert report["eval"]["examples"] == 300
-    assert rows["teacher_float32"]["accuracy"] > 0.65  # 600 real rows fine-tune MiniLM well past chance
+    # 1,000 real rows, 2 epochs take MiniLM well past chance (0.79 on the whole dev split in a trial run); with
+    # fewer steps (19 or 63) it stays at the majority class, ~0.51.
+    assert rows["teacher_float32"]["accuracy"] > 0.7
     # Every student file runs and agrees with the float one on nearly every example.
     for name in ("student_dynamic", "student_float16", "student_int8"):
         assert rows[name]["flip_rate_vs_float_student"] < 0.05, (name, rows[name]["flip_rate_vs_float_student"])
