@@ -23,7 +23,7 @@ import click
 
 import kdedge
 from kdedge.errors import ConfigError, KdedgeError
-from kdedge.flags import (ALIAS, build, data_option, distill_dir_option, folder, folder_option, fresh_out, input_dir,
+from kdedge.flags import (build, data_option, distill_dir_option, folder, folder_option, fresh_out, input_dir,
                           options, out_option, overwrite_option, seed_option, student_dir_option, teacher_dir_option)
 from kdedge.io import prepare_out_dir
 from kdedge.measure.device.config import DeviceConfig
@@ -196,15 +196,13 @@ def bench(ctx, data_dir, out, overwrite, seed, **kw):
     if ctx.invoked_subcommand is not None:
         return
     from kdedge.stages.bench import run_bench, run_device_report
-    if not (kw.get("export_dir") or kw.get("export_dir" + ALIAS)):
-        raise ConfigError("missing --export-dir (or a subcommand: kdedge bench compare OLD NEW)")
-    for value, flag in ((data_dir, "--data"), (out, "--out")):
+    export_dir = folder(kw, "export_dir", "--export-dir", required=False)
+    for value, flag in ((export_dir, "--export-dir"), (data_dir, "--data"), (out, "--out")):
         if not value:
             raise ConfigError(f"missing {flag} (or a subcommand: kdedge bench compare OLD NEW)")
     cfg = build(BenchConfig, kw, seed=seed)
     cfg.validate()
     device_cfg = device_config(kw, cfg)
-    export_dir = folder(kw, "export_dir", "--export-dir")
     input_dir(data_dir, "--data")
     if device_cfg is not None:
         from kdedge.measure.device import check_device

@@ -80,8 +80,8 @@ def folder_option(flag: str, dest: str, help: str, aliases: tuple[str, ...] = ()
 
 def folder(kwargs: dict, dest: str, flag: str, required: bool = True) -> Path | None:
     """The folder given by ``flag`` (or an old spelling of it); ConfigError if missing or not a folder."""
-    value = kwargs.pop(dest, None) or kwargs.pop(dest + ALIAS, None)
-    kwargs.pop(dest + ALIAS, None)
+    value, old_spelling = kwargs.pop(dest, None), kwargs.pop(dest + ALIAS, None)
+    value = value or old_spelling
     if value is None:
         if required:
             raise ConfigError(f"missing {flag}")

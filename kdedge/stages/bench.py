@@ -199,7 +199,7 @@ def run_device_report(export_dir: str | Path, data_dir: str | Path, out: str | P
         logits_of[d["name"]] = artifact_logits(export_dir, entry, texts, manifest["max_len"])
         rows.append(device_row(d, (export_dir / entry["file"]).read_bytes()))
     add_metrics(rows, logits_of, gold, len(label_names) if label_names else None)
-    grid = device["models"][-1]["latency_grid"]
+    grid = device["models"][0]["latency_grid"]  # every model has the same cells; the first is the headline
     report = {"schema": SCHEMA, "platform": "android", "machine": device_machine(machine_info(device_cfg.threads),
                                                                                    device),
               "config": {**dataclasses.asdict(cfg), "device": device["config"]},
