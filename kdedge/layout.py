@@ -31,6 +31,7 @@ CONFIG = "config.json"  # the resolved settings of a stage; written last, so it 
 # data
 TRAIN = "train.jsonl"
 EVAL = "eval.jsonl"
+TEST = "test.jsonl"  # a second labeled eval split, when the dataset has one (SST-2: the treebank's test)
 UNLABELED = "unlabeled.jsonl"
 STATS = "stats.json"
 

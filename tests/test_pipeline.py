@@ -152,3 +152,43 @@ def test_fixed_length_inputs_hold_exactly_that_many_real_tokens(run):
                 assert (sets[name]["attention_mask"].sum(1) == n).all()
         # Eval inputs are real texts: their lengths vary like the split's.
         assert len(set((sets["eval"]["input_ids"] != 0).sum(1))) > 1
+
+
+def test_three_labels_end_to_end(tmp_path, tiny_teacher_init):
+    """K = 3 named labels (negative / neutral / positive) through every stage, with per-class metrics."""
+    import random
+
+    from tests.support import FILLER, NEGATIVE, POSITIVE
+
+    rng = random.Random(3)
+
+    def table(path, n):
+        rows = ["text,label"]
+        for _ in range(n):
+            label = rng.choice(["negative", "neutral", "positive"])
+            words = [rng.choice(FILLER) for _ in range(rng.randint(2, 6))]
+            if label != "neutral":
+                words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label == "positive" else NEGATIVE))
+            rows.append(f"{' '.join(words)},{label}")
+        path.write_text("\n".join(rows) + "\n")
+        return path
+
+    flags = tiny_flags(tmp_path, tiny_teacher_init, tmp_path / "cache")
+    flags[flags.index("sst2")] = "custom"
+    del flags[flags.index("--data-dir"):flags.index("--data-dir") + 2]
+    flags += ["--train-file", str(table(tmp_path / "train.csv", 240)), "--eval-file", str(table(tmp_path / "eval.csv", 60)),
+              "--unlabeled", "none"]
+    out = tmp_path / "run"
+    main(["pipeline", "--out", str(out)] + flags)
+    stats = json.loads((out / "data" / "stats.json").read_text())
+    assert stats["label_names"] == ["negative", "neutral", "positive"]
+    assert json.loads((out / "teacher" / "config.json").read_text())["num_labels"] == 3
+    report = json.loads((out / "bench" / "report.json").read_text())
+    for row in report["models"]:
+        assert np.array(row["confusion"]).shape == (3, 3), row["name"]
+        assert sum(map(sum, row["confusion"])) == 60
+        assert len(row["metrics"]["f1"]) == len(row["metrics"]["recall"]) == 3
+    student = next(r for r in report["models"] if r["name"] == "student_float32")
+    assert student["accuracy"] > 0.5  # chance is 1/3
+    md = (out / "bench" / "report.md").read_text()
+    assert "neutral" in md and "## Per-class precision / recall / F1" in md

@@ -10,9 +10,10 @@ from kdedge.errors import ConfigError, DataError
 from kdedge.data.imdb import load_imdb
 from kdedge.data.splits import Dataset
 from kdedge.data.sst2 import load_sst2
+from kdedge.data.sst_trees import load_sst_trees, sst2_test
 from kdedge.data.table import load_files
 
-DATASETS = ("sst2", "imdb", "custom")
+DATASETS = ("sst2", "sst5", "sst3", "imdb", "custom")
 DEFAULT_DATA_DIR = Path("..") / "shared" / "data"
 
 
@@ -47,8 +48,13 @@ def load_dataset(
     train_file: str | os.PathLike | None = None,
     eval_file: str | os.PathLike | None = None,
     unlabeled_file: str | os.PathLike | None = None,
+    label_names: list[str] | None = None,
 ) -> Dataset:
-    """Load ``sst2`` or ``imdb`` from the data folder, or ``custom`` from files.
+    """Load ``sst2``, ``sst5``, ``sst3`` or ``imdb`` from the data folder, or ``custom`` from files.
+
+    ``sst2`` is GLUE's train and dev, plus the treebank's binary test sentences
+    as ``test`` when the data folder has the trees; ``sst5``/``sst3`` are the
+    treebank's sentences with the test split as eval.
 
     Args:
         name: One of :data:`DATASETS`.
@@ -56,6 +62,7 @@ def load_dataset(
         train_file: Train table (.csv/.tsv/.jsonl); custom only, required.
         eval_file: Eval table; custom only, required.
         unlabeled_file: Optional extra unlabeled texts; custom only.
+        label_names: custom only: the labels in id order (default: inferred from the train file).
 
     Raises:
         ConfigError: Unknown name, or file arguments that do not fit it.
@@ -66,8 +73,15 @@ def load_dataset(
     if name == "custom":
         if train_file is None or eval_file is None:
             raise ConfigError("--dataset custom needs --train-file and --eval-file")
-        return load_files(train_file, eval_file, unlabeled_file)
-    if train_file is not None or eval_file is not None or unlabeled_file is not None:
-        raise ConfigError(f"--train-file/--eval-file/--unlabeled-file are only for --dataset custom, not {name}")
+        return load_files(train_file, eval_file, unlabeled_file, label_names=label_names)
+    if train_file is not None or eval_file is not None or unlabeled_file is not None or label_names:
+        raise ConfigError(f"--train-file/--eval-file/--unlabeled-file/--label-names are only for --dataset custom, "
+                          f"not {name}")
     folder = resolve_data_dir(data_dir)
-    return load_sst2(folder) if name == "sst2" else load_imdb(folder)
+    if name == "sst2":
+        ds = load_sst2(folder)
+        ds.test = sst2_test(folder)
+        return ds
+    if name in ("sst5", "sst3"):
+        return load_sst_trees(folder, name)
+    return load_imdb(folder)

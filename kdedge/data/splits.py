@@ -85,6 +85,8 @@ class Dataset:
         eval: Labeled evaluation split.
         unlabeled: Extra unlabeled texts for distillation, if the dataset has any.
         label_names: Name of each label id, e.g. ``["negative", "positive"]``.
+        test: A second labeled evaluation split, when the dataset has one
+            (SST-2: the test sentences of the treebank).
     """
 
     name: str
@@ -92,6 +94,24 @@ class Dataset:
     eval: Split
     unlabeled: Split | None
     label_names: list[str]
+    test: Split | None = None
+
+
+def read_label_names(data_dir: str | os.PathLike) -> list[str] | None:
+    """The ordered ``label_names`` a data stage recorded in its ``stats.json``, or None when absent."""
+    from kdedge import layout
+    from kdedge.io import read_json
+    path = Path(data_dir) / layout.STATS
+    if not path.is_file():
+        return None
+    names = read_json(path).get("label_names")
+    return [str(n) for n in names] if names else None
+
+
+def num_labels(data_dir: str | os.PathLike) -> int:
+    """How many labels the data stage's folder has (2 for a folder written before labels were recorded)."""
+    names = read_label_names(data_dir)
+    return len(names) if names else 2
 
 
 def read_text(path: Path) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from kdedge import layout
-from kdedge.io import read_json
+from kdedge.data.splits import read_label_names
 from kdedge.measure.inputs import model_feeds
 from kdedge.measure.metrics import classification_metrics
 from kdedge.progress import progress
@@ -44,15 +44,6 @@ def artifact_logits(export_dir: Path, entry: dict, texts: list[str], max_len: in
     model = TFLiteModel(Path(export_dir) / entry["file"], num_threads=threads, xnnpack=xnnpack)
     feeds = model_feeds(export_dir, entry, texts, max_len)
     return np.concatenate([model(f) for f in progress(feeds, desc=f"eval {entry['name']}", unit="ex", leave=False)])
-
-
-def read_label_names(data_dir: Path) -> list[str] | None:
-    """``label_names`` from the data stage's ``stats.json``, or None when it is missing."""
-    path = Path(data_dir) / layout.STATS
-    if not path.is_file():
-        return None
-    names = read_json(path).get("label_names")
-    return [str(n) for n in names] if names else None
 
 
 def add_metrics(rows: list[dict], logits_of: dict[str, np.ndarray], gold: np.ndarray,

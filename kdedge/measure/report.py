@@ -73,6 +73,7 @@ def render_markdown(report: dict) -> str:
             f"{opt('first_inference_ms', '{:.2f}')} | {_rss(r)} | "
             f"{opt('speedup_p50', '{:.0f}x')} | {opt('size_ratio', '{:.0f}x')} |")
     lines += _grid_section(report)
+    lines += _per_class_section(report)
     lines += _confusion_section(report)
     for plot in report.get("plots", []):
         lines += ["", f"![{plot}]({plot})"]
@@ -138,6 +139,25 @@ def _ms(v: float | None) -> str:
 def _p50(lat: dict) -> str:
     ci = f" ±{100 * lat['ci_rel']:.1f}%" if lat.get("ci_rel") is not None else ""
     return f"{_ms(lat['p50_ms'])}{ci}{'' if lat.get('converged', True) else ' †'}"
+
+
+def _per_class_section(report: dict) -> list[str]:
+    """``## Per-class precision / recall / F1``: a row per model, a ``P / R / F1`` cell per label."""
+    rows = [r for r in report["models"] if (r.get("metrics") or {}).get("f1")]
+    if not rows:
+        return []
+    k = max(len(r["metrics"]["f1"]) for r in rows)
+    names = list(report["eval"].get("label_names") or [])
+    names += [str(i) for i in range(len(names), k)]
+    lines = ["", "## Per-class precision / recall / F1", "",
+             "Each cell is precision / recall / F1 of one label on the eval split (the `.tflite` run with LiteRT).",
+             "", "| model | " + " | ".join(names[:k]) + " |", "|---|" + "---:|" * k]
+    for r in rows:
+        m = r["metrics"]
+        cells = [f"{m['precision'][c]:.3f} / {m['recall'][c]:.3f} / {m['f1'][c]:.3f}" if c < len(m["f1"]) else ""
+                 for c in range(k)]
+        lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _confusion_section(report: dict) -> list[str]:

@@ -44,8 +44,11 @@ def resolve_init(init: str) -> Path:
     return path
 
 
-def load_teacher(folder: str | Path, num_labels: int = 2):
+def load_teacher(folder: str | Path, num_labels: int | None = None):
     """Load a TF BERT classifier and its tokenizer from a local checkpoint folder.
+
+    ``num_labels`` sizes a new classifier head (fine-tuning a checkpoint on a
+    K-label task); None keeps the checkpoint's own (a fine-tuned teacher).
 
     ``tf_model.h5`` loads with ``from_pretrained``. A PyTorch ``model.safetensors``
     is read with numpy and copied in by name: transformers 4.57's TF
@@ -65,14 +68,18 @@ def load_teacher(folder: str | Path, num_labels: int = 2):
     hf_logging.set_verbosity_error()
     folder = Path(folder)
     tokenizer = BertTokenizerFast.from_pretrained(str(folder))
+    sized = {} if num_labels is None else {"num_labels": num_labels}
     if (folder / "tf_model.h5").is_file():
-        model = TFBertForSequenceClassification.from_pretrained(str(folder), num_labels=num_labels)
+        config = BertConfig.from_pretrained(str(folder), **sized)
+        # A head of another size is a new head: a K-label task on a checkpoint fine-tuned for another.
+        model = TFBertForSequenceClassification.from_pretrained(str(folder), config=config,
+                                                                ignore_mismatched_sizes=bool(sized))
         return model, tokenizer
 
     from safetensors.numpy import load_file
     from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
-    config = BertConfig.from_pretrained(str(folder), num_labels=num_labels)
+    config = BertConfig.from_pretrained(str(folder), **sized)
     model = TFBertForSequenceClassification(config)
     state = load_file(str(folder / "model.safetensors"))
     state = {(k if k.startswith(("bert.", "classifier.")) else f"bert.{k}"): v for k, v in state.items()}

@@ -77,6 +77,7 @@ def run_student(data_dir: str | Path, out: str | Path, cfg: StudentConfig,
     Returns the resolved config written to ``out/config.json``.
     """
     from kdedge.data import Split
+    from kdedge.data.splits import num_labels
     from kdedge.io import write_json
     from kdedge.training.embedding_init import teacher_embeddings
     from kdedge.models.student import build_student, save_student
@@ -97,11 +98,13 @@ def run_student(data_dir: str | Path, out: str | Path, cfg: StudentConfig,
     if cfg.embed_init != "random":
         emb = teacher_embeddings(Path(teacher_dir) / layout.TEACHER_MODEL, tokenizer.vocab, cfg.embed_dim,
                                  cfg.embed_init, cfg.seed)
-    model = build_student(cfg, len(tokenizer.vocab), embeddings=emb)
+    labels = num_labels(data_dir)
+    model = build_student(cfg, len(tokenizer.vocab), num_labels=labels, embeddings=emb)
     tokenizer.save(out / layout.TOKENIZER)
     save_student(model, out / layout.STUDENT)
     resolved = {**dataclasses.asdict(cfg), "data": str(data_dir),
                 "teacher": str(teacher_dir) if teacher_dir else None,
-                "vocab_size_actual": len(tokenizer.vocab), "params": int(model.count_params())}
+                "vocab_size_actual": len(tokenizer.vocab), "num_labels": labels,
+                "params": int(model.count_params())}
     write_json(out / layout.CONFIG, resolved)
     return resolved

@@ -6,7 +6,7 @@ training loop :mod:`kdedge.training.fine_tune`.
 Output folder (``kdedge teacher --out DIR``)::
 
     DIR/model/          HF checkpoint: config.json, tf_model.h5, tokenizer files
-    DIR/metrics.json    eval accuracy / loss, train time
+    DIR/metrics.json    eval accuracy / loss, train time (the model has one output per label of the data)
     DIR/config.json     the resolved TeacherConfig (written last: marks the stage done)
     DIR/_checkpoints/   only while training; a rerun resumes from it
 """
@@ -76,6 +76,7 @@ def run_teacher(data_dir: str | Path, out: str | Path, cfg: TeacherConfig) -> di
     import shutil
 
     from kdedge.data import Split
+    from kdedge.data.splits import num_labels
     from kdedge.models.teacher import load_teacher
     from kdedge.training.labeling import predict_logits
     from kdedge.training.distribute import get_strategy, is_chief
@@ -90,7 +91,9 @@ def run_teacher(data_dir: str | Path, out: str | Path, cfg: TeacherConfig) -> di
 
     ckpt_dir = out / layout.CHECKPOINTS
     ckpt_cfg = ckpt_dir / layout.CONFIG
-    resolved = {**dataclasses.asdict(cfg), "init_path": str(resolve_init(cfg.init)), "data": str(data_dir)}
+    labels = num_labels(data_dir)
+    resolved = {**dataclasses.asdict(cfg), "init_path": str(resolve_init(cfg.init)), "data": str(data_dir),
+                "num_labels": labels}
     if ckpt_dir.exists() and (not ckpt_cfg.exists() or read_json(ckpt_cfg) != resolved):
         shutil.rmtree(ckpt_dir)  # checkpoints of another config: start over
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +101,7 @@ def run_teacher(data_dir: str | Path, out: str | Path, cfg: TeacherConfig) -> di
 
     strategy = get_strategy(cfg.strategy)
     with strategy.scope():
-        model, tokenizer = load_teacher(resolved["init_path"])
+        model, tokenizer = load_teacher(resolved["init_path"], num_labels=labels)
     texts = [t for t, keep in zip(train.texts, labeled) if keep]
     train_info = fine_tune(model, tokenizer, texts, train.labels[labeled], cfg, ckpt_dir, strategy=strategy)
     logits = predict_logits(model, tokenizer, evals.texts, cfg.max_len, desc="teacher eval",

@@ -31,7 +31,7 @@ def test_resolve_data_dir_default_relative_to_cwd(tmp_path: Path, monkeypatch: p
 
 
 def test_load_dataset_by_name(tmp_path: Path) -> None:
-    assert DATASETS == ("sst2", "imdb", "custom")
+    assert DATASETS == ("sst2", "sst5", "sst3", "imdb", "custom")
     assert len(load_dataset("sst2", data_dir=str(make_sst2(tmp_path / "s"))).train) == 3
     assert len(load_dataset("imdb", data_dir=str(make_imdb_tarball(tmp_path))).eval) == 2
 
@@ -39,7 +39,7 @@ def test_load_dataset_by_name(tmp_path: Path) -> None:
 def test_load_dataset_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_dataset("x")
-    assert str(e.value) == "--dataset: unknown dataset 'x' (choose sst2, imdb, custom)"
+    assert str(e.value) == "--dataset: unknown dataset 'x' (choose sst2, sst5, sst3, imdb, custom)"
     with pytest.raises(ConfigError, match="--train-file and --eval-file"):
         load_dataset("custom", train_file="a.csv")
     with pytest.raises(ConfigError, match="only for --dataset custom"):

@@ -55,8 +55,9 @@ def test_table_explicit_columns_and_no_label_column(tmp_path: Path) -> None:
     [
         ("bad.csv", "text,label\nok,1\nhmm,maybe\n", r"bad\.csv:3: label 'maybe' is not one of"),
         ("bad.csv", "text,label\nok,1\nok,1,extra\n", r"bad\.csv:3: expected 2 fields, got 3"),
-        ("bad.tsv", "text\tlabel\nok\t2\n", r"bad\.tsv:2: label '2' is not one of"),
-        ("bad.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": 3}\n', r"bad\.jsonl:2: label 3 is not"),
+        ("bad.tsv", "text\tlabel\nok\t2\nno\tneutral\n", r"bad\.tsv:3: label 'neutral' is not one of the integer labels"),
+        ("bad.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": -3}\n', r"bad\.jsonl:2: label -3 is negative"),
+        ("bad.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": 0.5}\n', r"bad\.jsonl:2: label 0\.5 must be"),
         ("bad.jsonl", '{"text": "ok"}\n\n{"text": \n', r"bad\.jsonl:3: invalid JSON"),
         ("bad.jsonl", '{"text": "ok"}\n{"label": 1}\n', r"bad\.jsonl:2: missing key 'text'"),
         ("bad.csv", "id,label\n1,0\n", r"bad\.csv:1: no text column \(expected one of"),
@@ -101,3 +102,41 @@ def test_load_files_needs_labels(tmp_path: Path) -> None:
     eval_ = write(tmp_path / "eval.csv", "text,label\nb,1\n")
     with pytest.raises(DataError, match=r"train\.csv: no labeled rows"):
         load_files(train, eval_)
+
+
+def test_integer_labels_give_k_classes(tmp_path: Path) -> None:
+    train = write(tmp_path / "train.csv", "text,label\na,0\nb,2\nc,1\nd,4\n")
+    eval_ = write(tmp_path / "eval.csv", "text,label\ne,3\n")
+    ds = load_files(train, eval_)
+    assert ds.label_names == ["0", "1", "2", "3", "4"]
+    assert ds.train.labels.tolist() == [0, 2, 1, 4] and ds.eval.labels.tolist() == [3]
+
+
+def test_named_labels_follow_the_sentiment_scale_else_sorted(tmp_path: Path) -> None:
+    train = write(tmp_path / "train.csv", "text,label\na,Positive\nb,neutral\nc,NEG\n")
+    eval_ = write(tmp_path / "eval.csv", "text,label\nd,negative\ne,\n")
+    ds = load_files(train, eval_)
+    assert ds.label_names == ["negative", "neutral", "positive"]
+    assert ds.train.labels.tolist() == [2, 1, 0] and ds.eval.labels.tolist() == [0, -1]
+    topics = load_files(write(tmp_path / "t.csv", "text,label\na,sport\nb,art\nc,news\n"), eval_ := write(
+        tmp_path / "e.csv", "text,label\nd,art\n"))
+    assert topics.label_names == ["art", "news", "sport"] and topics.eval.labels.tolist() == [0]
+
+
+def test_eval_label_outside_the_train_labels_names_file_and_line(tmp_path: Path) -> None:
+    train = write(tmp_path / "train.csv", "text,label\na,negative\nb,positive\n")
+    eval_ = write(tmp_path / "eval.csv", "text,label\nc,positive\nd,neutral\n")
+    with pytest.raises(DataError, match=r"eval\.csv:3: label 'neutral' is not one of 0\.\.1 or negative, positive"):
+        load_files(train, eval_)
+    with pytest.raises(DataError, match=r"e\.csv:2: label '5' is not one of 0\.\.2 \("):
+        load_files(write(tmp_path / "t.csv", "text,label\na,0\nb,2\n"), write(tmp_path / "e.csv", "text,label\nc,5\n"))
+
+
+def test_explicit_label_names(tmp_path: Path) -> None:
+    train = write(tmp_path / "train.csv", "text,label\na,low\nb,high\nc,1\n")
+    eval_ = write(tmp_path / "eval.csv", "text,label\nd,mid\n")
+    with pytest.raises(DataError, match=r"train\.csv:4: label '1' is not one of the label names"):
+        load_files(train, eval_)
+    ds = load_files(write(tmp_path / "t2.csv", "text,label\na,low\nb,HIGH\n"), eval_, label_names=["low", "mid", "high"])
+    assert ds.label_names == ["low", "mid", "high"]
+    assert ds.train.labels.tolist() == [0, 2] and ds.eval.labels.tolist() == [1]

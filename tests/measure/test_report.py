@@ -96,7 +96,8 @@ def test_render_markdown_shows_new_columns_and_confusion_section(rows):
                 "p50 ms (95% CI)", "load ms", "first call ms", "peak RSS MB (+model)"):
         assert f"| {col} |" in header, col
     table = [line for line in md.splitlines() if line.startswith("| labels_only_int8 |")]
-    assert len(table) == 4  # the main table, two latency-grid tables and the confusion table
+    assert len(table) == 5  # the main table, two latency-grid tables, the per-class and the confusion table
+    assert "## Per-class precision / recall / F1" in md and "| model | negative | positive |" in md
     assert table[0].startswith("| labels_only_int8 | baseline |") and "| 0.5000 |" in table[0]
     assert "## Confusion matrices" in md
     assert "| model | negative → negative | negative → positive | positive → negative | positive → positive |" in md
