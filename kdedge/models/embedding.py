@@ -49,7 +49,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from kdedge.errors import ConfigError
-from kdedge.text.tokenizer import PAD, UNK, HashedWordTokenizer, WordTokenizer, fnv1a32
+from kdedge.text.tokenizer import PAD, UNK, HashedWordTokenizer, RegexTokenizer, WordTokenizer, fnv1a32
 
 PROJECTION = "embedding_projection"  # the Dense layer factorize_embedding() adds after the table
 
@@ -168,10 +168,17 @@ def prune_vocab(tokenizer: WordTokenizer, model, keep: int, by: str = "frequency
         for b in np.unique(of):
             bucket_rows[b] = table[removed[of == b]].mean(axis=0)
         rows.append(bucket_rows)
-        new_tok = HashedWordTokenizer(vocab, tokenizer.max_len, tokenizer.lowercase, tokenizer.pattern, buckets)
-    else:
-        new_tok = WordTokenizer(vocab, tokenizer.max_len, tokenizer.lowercase, tokenizer.pattern)
-    return new_tok, _with_table(model, np.concatenate(rows).astype(np.float32))
+    return _with_vocab(tokenizer, vocab, buckets), _with_table(model, np.concatenate(rows).astype(np.float32))
+
+
+def _with_vocab(tokenizer, vocab: list[str], buckets: int):
+    """``tokenizer``'s kind and settings over ``vocab`` (plus ``buckets`` hash buckets)."""
+    if isinstance(tokenizer, RegexTokenizer):
+        return tokenizer.with_vocab(vocab, buckets)
+    if buckets:
+        return HashedWordTokenizer(vocab, tokenizer.max_len, tokenizer.lowercase, tokenizer.pattern, buckets)
+    return WordTokenizer(vocab, tokenizer.max_len, tokenizer.lowercase, tokenizer.pattern)
+
 
 
 def add_oov_buckets(tokenizer: WordTokenizer, model, buckets: int) -> tuple[HashedWordTokenizer, object]:
@@ -180,8 +187,7 @@ def add_oov_buckets(tokenizer: WordTokenizer, model, buckets: int) -> tuple[Hash
     The outputs are unchanged on every text until the bucket rows are trained.
     """
     table = embedding_table(model)
-    new_tok = HashedWordTokenizer(tokenizer.vocab, tokenizer.max_len, tokenizer.lowercase, tokenizer.pattern,
-                                  buckets)
+    new_tok = _with_vocab(tokenizer, tokenizer.vocab, buckets)
     return new_tok, _with_table(model, np.concatenate([table, np.repeat(table[1:2], buckets, axis=0)]))
 
 

@@ -143,7 +143,7 @@ def run_compress(distill_dir: str | Path, data_dir: str | Path, teacher_dir: str
     from converters.errors import ConverterError
     from kdedge.models.student import load_student
     from kdedge.stages.distill import DistillConfig
-    from kdedge.text.tokenizer import WordTokenizer
+    from kdedge.text.tokenizer import load_tokenizer
     from kdedge.training.distill import predict
     from kdedge.training.logit_store import default_cache_dir
     from kdedge.training.variant import build_variant
@@ -156,7 +156,7 @@ def run_compress(distill_dir: str | Path, data_dir: str | Path, teacher_dir: str
     known = {f.name for f in dataclasses.fields(DistillConfig)}
     dcfg = DistillConfig(**{k: v for k, v in read_json(distill_dir / layout.CONFIG).items() if k in known})
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-    tokenizer = WordTokenizer.load(distill_dir / layout.TOKENIZER)
+    tokenizer = load_tokenizer(distill_dir / layout.TOKENIZER)
     base = load_student(distill_dir / layout.STUDENT)
     check_variants(cfg, base, tokenizer)  # before any labeling or fine-tuning starts
     data = _transfer(data_dir, teacher_dir, tokenizer, dcfg, cache_dir, cfg)
@@ -188,13 +188,18 @@ def run_compress(distill_dir: str | Path, data_dir: str | Path, teacher_dir: str
 def check_variants(cfg: CompressConfig, base, tokenizer) -> None:
     """Fill in the default variants for ``base``; refuse ones it cannot take (ConfigError)."""
     from converters.qat import UNSUPPORTED
+    from kdedge.text.tokenizer import FORMAT_REGEX
 
     no_qat = [UNSUPPORTED[type(layer).__name__] for layer in base.layers if type(layer).__name__ in UNSUPPORTED]
     if not cfg.variants:
         cfg.variants = tuple(dict.fromkeys(v.replace("qat", "ptq") if no_qat else v for v in DEFAULT_VARIANTS))
     for spec in cfg.variants:
-        keep = dict(parse_variant(spec)[:-1])
-        keep = keep.get("vocab") or keep.get("vocabf")
+        steps = dict(parse_variant(spec)[:-1])
+        if steps.get("buckets") and tokenizer.to_dict()["format"] == FORMAT_REGEX:
+            raise ConfigError(f"--variants {spec}: the student's tokenizer is MediaPipe's RegexTokenizer (format 3), "
+                              "which has one <UNKNOWN> id and no hash buckets; build the student with --tokenizer "
+                              "word to use buckets")
+        keep = steps.get("vocab") or steps.get("vocabf")
         if keep and not 3 <= int(keep) < len(tokenizer.vocab):
             raise ConfigError(f"--variants {spec}: the student's vocabulary has {len(tokenizer.vocab)} rows; "
                               f"keep between 3 and {len(tokenizer.vocab) - 1}")
@@ -216,6 +221,6 @@ def _transfer(data_dir: Path, teacher_dir: Path, tokenizer, dcfg, cache_dir: Pat
     texts = [ts["texts"][i] for i in rows]
     train_texts = [ts["texts"][i] for i in np.flatnonzero(ts["labels"] >= 0)]
     calib_texts = [train_texts[i] for i in rng.permutation(len(train_texts))[:cfg.calibration_examples]]
-    encoded = {"texts": tokenizer.encode(texts), "eval": tokenizer.encode(ts["evals"].texts)}
+    encoded = {"texts": tokenizer.encode(texts, masks=True), "eval": tokenizer.encode(ts["evals"].texts)}
     return Transfer(texts=texts, z=ts["z"][rows], labels=ts["labels"][rows], evals=ts["evals"],
                     calib_texts=calib_texts, tokenizer=tokenizer, encoded=encoded)

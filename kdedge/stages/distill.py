@@ -110,7 +110,7 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
                 cfg: DistillConfig) -> dict:
     """Distill stage: train the student in ``student_dir`` on ``teacher_dir``'s logits; save to ``out``."""
     from kdedge.models.student import load_student, save_student
-    from kdedge.text.tokenizer import WordTokenizer
+    from kdedge.text.tokenizer import load_tokenizer
     from kdedge.training.distill import predict, train_student
     from kdedge.training.logit_store import default_cache_dir
     from kdedge.training.transfer import transfer_set
@@ -123,13 +123,13 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     started = time.perf_counter()
 
-    tokenizer = WordTokenizer.load(student_dir / layout.TOKENIZER)
+    tokenizer = load_tokenizer(student_dir / layout.TOKENIZER)
     ts = transfer_set(data_dir, teacher_dir, tokenizer, cfg, cache_dir)
     texts, labels, z_train, z_eval = ts["texts"], ts["labels"], ts["z"], ts["z_eval"]
     parts, labeled_now, teacher_seconds, evals = ts["parts"], ts["labeled_now"], ts["teacher_seconds"], ts["evals"]
 
     model = load_student(student_dir / layout.STUDENT)
-    ids, eval_ids = tokenizer.encode(texts), tokenizer.encode(evals.texts)
+    ids, eval_ids = tokenizer.encode(texts, masks=True), tokenizer.encode(evals.texts)
     eval_labels = evals.labels
     labeled = eval_labels >= 0
     history = train_student(model, ids, z_train, labels, cfg, eval_ids[labeled], eval_labels[labeled])

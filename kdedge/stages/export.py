@@ -149,13 +149,14 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
 
 def _load_student(distill_dir: Path, train, evals, cfg: ExportConfig) -> _Student:
     from kdedge.models.student import load_student
-    from kdedge.text.tokenizer import WordTokenizer
+    from kdedge.text.tokenizer import load_tokenizer
     from kdedge.training.distill import predict
 
-    tokenizer = WordTokenizer.load(distill_dir / layout.TOKENIZER)
+    tokenizer = load_tokenizer(distill_dir / layout.TOKENIZER)
     model = load_student(distill_dir / layout.STUDENT)
     rng = np.random.default_rng(cfg.seed)
-    calib = tokenizer.encode([train.texts[i] for i in rng.permutation(len(train))[:cfg.calibration_examples]])
+    calib = tokenizer.encode([train.texts[i] for i in rng.permutation(len(train))[:cfg.calibration_examples]],
+                             masks=True)
     check_ids = tokenizer.encode(evals.texts[:cfg.check_examples])
     return _Student(model, tokenizer, calib, check_ids, predict(model, check_ids))
 

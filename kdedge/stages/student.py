@@ -22,6 +22,8 @@ from kdedge.models import ARCHS
 from kdedge.training.embedding_init import EMBED_INITS
 from kdedge.options import setting
 
+TOKENIZERS = ("regex", "word")
+
 
 @dataclasses.dataclass
 class StudentConfig:
@@ -31,6 +33,10 @@ class StudentConfig:
     max_len: int = setting(64, "Student max tokens.")  # same cap as the teacher; SST-2 phrases are short
     # SST-2 train has ~15k distinct tokens.
     vocab_size: int = setting(16000, "Student vocabulary size (incl. [PAD], [UNK]).")
+    # regex: the .tflite runs in MediaPipe Tasks with no code of ours (kdedge.text.tokenizer, format 3).
+    tokenizer: str = setting("regex", "Student tokenizer: regex = MediaPipe's RegexTokenizer (format 3: words of "
+                             "any script, case variants, no punctuation tokens); word = kdedge's format 1 "
+                             "(lower-cased words and punctuation; runs only in kdedge).", choices=TOKENIZERS)
     # The embedding table is most of the bytes (16k x 64 int8 = 1 MB).
     embed_dim: int = setting(64, "Student embedding size (the transformer's width).")
     filters: int = setting(64, "CNN filters per kernel width.")
@@ -81,7 +87,7 @@ def run_student(data_dir: str | Path, out: str | Path, cfg: StudentConfig,
     from kdedge.io import write_json
     from kdedge.training.embedding_init import teacher_embeddings
     from kdedge.models.student import build_student, save_student
-    from kdedge.text.tokenizer import WordTokenizer
+    from kdedge.text.tokenizer import build_tokenizer
 
     cfg.validate()
     data_dir = layout.require(data_dir, "data", layout.TRAIN, layout.CONFIG)
@@ -93,7 +99,7 @@ def run_student(data_dir: str | Path, out: str | Path, cfg: StudentConfig,
     texts = Split.from_jsonl(data_dir / layout.TRAIN, "train").texts
     if (data_dir / layout.UNLABELED).exists():
         texts = texts + Split.from_jsonl(data_dir / layout.UNLABELED, "unlabeled").texts
-    tokenizer = WordTokenizer.build(texts, cfg.max_len, cfg.vocab_size)
+    tokenizer = build_tokenizer(cfg.tokenizer, texts, cfg.max_len, cfg.vocab_size)
     emb = None
     if cfg.embed_init != "random":
         emb = teacher_embeddings(Path(teacher_dir) / layout.TEACHER_MODEL, tokenizer.vocab, cfg.embed_dim,
@@ -104,7 +110,8 @@ def run_student(data_dir: str | Path, out: str | Path, cfg: StudentConfig,
     save_student(model, out / layout.STUDENT)
     resolved = {**dataclasses.asdict(cfg), "data": str(data_dir),
                 "teacher": str(teacher_dir) if teacher_dir else None,
-                "vocab_size_actual": len(tokenizer.vocab), "num_labels": labels,
+                "vocab_size_actual": len(tokenizer.vocab), "tokenizer_format": tokenizer.to_dict()["format"],
+                "num_labels": labels,
                 "params": int(model.count_params())}
     write_json(out / layout.CONFIG, resolved)
     return resolved

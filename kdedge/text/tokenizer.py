@@ -16,10 +16,35 @@ The vocabulary is built from the training text: tokens sorted by descending
 count, ties broken by the token string, cut at ``vocab_size`` (ids 0 and 1 are
 [PAD] and [UNK]). The same text always gives the same file.
 
-The family: :class:`WordTokenizer` (format ``kdedge-word-tokenizer/1``),
-:class:`HashedWordTokenizer` (``/2``: out-of-vocabulary words hashed into extra
-ids; it overrides only :meth:`WordTokenizer.token_id`), and
-:func:`load_tokenizer`, which reads either file.
+The family: :class:`RegexTokenizer` (format ``kdedge-word-tokenizer/3``, the
+default for new students: MediaPipe's RegexTokenizer, see below),
+:class:`WordTokenizer` (``/1``), :class:`HashedWordTokenizer` (``/2``:
+out-of-vocabulary words hashed into extra ids; it overrides only
+:meth:`WordTokenizer.token_id`), and :func:`load_tokenizer`, which reads any of
+the three files.
+
+MediaPipe's RegexTokenizer (``kdedge-word-tokenizer/3``)
+--------------------------------------------------------
+
+Exactly what MediaPipe Tasks' ``TextClassifier`` (and the TFLite Task
+Library's ``NLClassifier``) do with a model whose input tensor carries a
+RegexTokenizer process unit, so an app needs no code of ours:
+
+1. cut the text at its first NUL character (the C++ side reads a C string);
+2. split it on the delimiter regex ``delim`` (:data:`DELIM`: every run of
+   characters that are not a letter, mark or digit of any script, ``_`` or
+   ``'``); the pieces between delimiters are the tokens, empty pieces are
+   dropped and the delimiters themselves (punctuation, spaces, emoji) are never
+   tokens;
+3. look each token up **exactly** (no lower-casing, no normalization) in the
+   table of :meth:`RegexTokenizer.table`: every vocabulary word (built from
+   lower-cased training text) is listed in its lower-case, Capitalized and
+   UPPER forms under one id; anything else gets ``<UNKNOWN>`` (id 1);
+4. keep the first ``max_len`` ids and right-pad with ``<PAD>`` (id 0). There is
+   no ``<START>`` token and there are no hash buckets.
+
+The table is the vocabulary file of the ``.tflite``'s metadata (``token id``
+per line). RE2's ``\pL``/``\pM``/``\pN`` are the Python ``regex`` package's.
 
 Hashing out-of-vocabulary words (``kdedge-word-tokenizer/2``)
 --------------------------------------------------------------
@@ -49,6 +74,8 @@ from __future__ import annotations
 
 import collections
 import re
+
+import regex
 from pathlib import Path
 from typing import Iterable
 
@@ -62,6 +89,10 @@ MASKS = ("[mask]", "[MASK]")  # the mask token of augmented text; never in the v
 PAD, UNK = "[PAD]", "[UNK]"
 FORMAT = "kdedge-word-tokenizer/1"
 FORMAT_HASHED = "kdedge-word-tokenizer/2"
+FORMAT_REGEX = "kdedge-word-tokenizer/3"
+DELIM = r"[^\pL\pM\pN_']+"  # RE2 and Python regex alike: runs of anything but letters, marks, digits, _ and '
+REGEX_PAD, REGEX_UNK = "<PAD>", "<UNKNOWN>"  # the names MediaPipe's RegexTokenizer requires
+CASES = ("lower", "capitalized", "upper")
 OOV_HASH = "fnv1a32"
 
 _FNV_OFFSET, _FNV_PRIME = 0x811C9DC5, 0x01000193
@@ -124,8 +155,8 @@ class WordTokenizer:
         """The id of one token: its vocabulary index, else ``unk_id``."""
         return self.index.get(token, self.unk_id)
 
-    def encode(self, texts: Iterable[str]) -> np.ndarray:
-        """Token ids, int32 ``[n, max_len]``, truncated and right-padded."""
+    def encode(self, texts: Iterable[str], masks: bool = True) -> np.ndarray:
+        """Token ids, int32 ``[n, max_len]``, truncated and right-padded (the mask token is always [UNK])."""
         texts = list(texts)
         out = np.zeros((len(texts), self.max_len), dtype=np.int32)
         for row, text in enumerate(texts):
@@ -197,6 +228,143 @@ class HashedWordTokenizer(WordTokenizer):
         return cls.from_dict(read_json(path), str(path))
 
 
-def load_tokenizer(path) -> HashedWordTokenizer:
-    """Read a tokenizer file of either format (``/1``: no buckets)."""
-    return HashedWordTokenizer.load(path)
+def tokenizer_from_dict(d: dict, source: str = "tokenizer"):
+    """A tokenizer of any format from its JSON object."""
+    if d.get("format") == FORMAT_REGEX:
+        return RegexTokenizer.from_dict(d, source)
+    return HashedWordTokenizer.from_dict(d, source)
+
+
+def load_tokenizer(path):
+    """Read a tokenizer file of any format (``/1``: no buckets; ``/3``: :class:`RegexTokenizer`)."""
+    return tokenizer_from_dict(read_json(path), str(path))
+
+
+class RegexTokenizer:
+    """MediaPipe's RegexTokenizer with a case-variant table (``kdedge-word-tokenizer/3``; module docstring).
+
+    Args:
+        vocab: words in id order; ``vocab[0]`` must be ``<PAD>`` and ``vocab[1]`` ``<UNKNOWN>``; the
+            others lower-case words (their Capitalized and UPPER forms share their id).
+        max_len: length of every encoded sequence (the model's input width).
+        delim: the delimiter regex (RE2 syntax that Python's ``regex`` reads the same way).
+    """
+
+    pad_id, unk_id = 0, 1
+    buckets = 0
+    format = FORMAT_REGEX
+
+    def __init__(self, vocab: list[str], max_len: int, delim: str = DELIM):
+        if vocab[:2] != [REGEX_PAD, REGEX_UNK]:
+            raise ValueError(f"vocab must start with {REGEX_PAD}, {REGEX_UNK}")
+        self.vocab = list(vocab)
+        self.max_len = max_len
+        self.delim = delim
+        self._re = regex.compile(delim)
+        self.index = {}
+        for i, word in enumerate(self.vocab):
+            for form in (self.variants(word) if i >= 2 else (word,)):
+                self.index.setdefault(form, i)  # a form two words share goes to the more frequent one
+
+    @staticmethod
+    def variants(word: str) -> list[str]:
+        """The forms of a vocabulary word that share its id: lower, Capitalized, UPPER (distinct, in that order)."""
+        forms = [word, word[:1].upper() + word[1:], word.upper()]
+        return list(dict.fromkeys(forms))
+
+    @classmethod
+    def build(cls, texts: Iterable[str], max_len: int, vocab_size: int, min_count: int = 1,
+              delim: str = DELIM) -> "RegexTokenizer":
+        """Vocabulary of the ``vocab_size - 2`` most frequent lower-cased tokens (ties by the token string)."""
+        if vocab_size < 3:
+            raise ConfigError(f"--vocab-size must be >= 3, got {vocab_size}")
+        splitter = regex.compile(delim)
+        counts = collections.Counter()
+        for text in texts:
+            counts.update(t for t in splitter.split(cut_at_nul(text).lower()) if t)
+        ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+        return cls([REGEX_PAD, REGEX_UNK] + ranked[:vocab_size - 2], max_len, delim)
+
+    @property
+    def num_ids(self) -> int:
+        return len(self.vocab)
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens MediaPipe sees: the non-empty pieces between delimiter matches."""
+        return [t for t in self._re.split(cut_at_nul(text)) if t]
+
+    def token_id(self, token: str) -> int:
+        return self.index.get(token, self.unk_id)
+
+    def encode(self, texts: Iterable[str], masks: bool = False) -> np.ndarray:
+        """Token ids, int32 ``[n, max_len]``, exactly as MediaPipe computes them.
+
+        ``masks=True`` (training on augmented text only) makes each ``[MASK]`` of
+        :mod:`kdedge.text.augment` one ``<UNKNOWN>``; MediaPipe would read it as the word ``MASK``.
+        """
+        texts = list(texts)
+        out = np.zeros((len(texts), self.max_len), dtype=np.int32)
+        for row, text in enumerate(texts):
+            if masks and "[" in text:
+                ids = []
+                for k, piece in enumerate(_MASK_SPLIT.split(text)):
+                    if k:
+                        ids.append(self.unk_id)
+                    ids.extend(self.token_id(t) for t in self.tokens(piece))
+            else:
+                ids = [self.token_id(t) for t in self.tokens(text)]
+            ids = ids[:self.max_len]
+            out[row, :len(ids)] = ids
+        return out
+
+    def table(self) -> list[tuple[str, int]]:
+        """``(token, id)`` for every form the model knows: the vocabulary file of the ``.tflite``."""
+        return sorted(self.index.items(), key=lambda item: (item[1], item[0] != self.vocab[item[1]]))
+
+    def vocab_file(self) -> bytes:
+        """The RegexTokenizer vocabulary file: ``token id`` per line, UTF-8."""
+        return "".join(f"{tok} {i}\n" for tok, i in self.table()).encode("utf-8")
+
+    def with_vocab(self, vocab: list[str], buckets: int = 0) -> "RegexTokenizer":
+        """The same tokenizer over another vocabulary (no hash buckets: MediaPipe has one ``<UNKNOWN>``)."""
+        if buckets:
+            raise ConfigError(f"{FORMAT_REGEX} (MediaPipe's RegexTokenizer) has no OOV hash buckets; "
+                              "build the student with --tokenizer word to use them")
+        return RegexTokenizer([REGEX_PAD, REGEX_UNK] + list(vocab[2:]), self.max_len, self.delim)
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT_REGEX, "delim_regex_pattern": self.delim, "case_variants": list(CASES),
+                "max_len": self.max_len, "pad_id": self.pad_id, "unk_id": self.unk_id, "vocab": self.vocab}
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "tokenizer") -> "RegexTokenizer":
+        if d.get("format") != FORMAT_REGEX:
+            raise StageInputError(f"{source}: not a {FORMAT_REGEX} file")
+        if list(d.get("case_variants", CASES)) != list(CASES):
+            raise StageInputError(f"{source}: unknown case_variants {d.get('case_variants')!r}")
+        return cls(d["vocab"], d["max_len"], d["delim_regex_pattern"])
+
+    @classmethod
+    def load(cls, path) -> "RegexTokenizer":
+        return cls.from_dict(read_json(path), str(path))
+
+
+_MASK_SPLIT = re.compile(r"\[(?:MASK|mask)\]")
+
+
+def cut_at_nul(text: str) -> str:
+    """The text up to its first NUL character (what a C string holds)."""
+    nul = text.find("\0")
+    return text if nul < 0 else text[:nul]
+
+
+def build_tokenizer(kind: str, texts: Iterable[str], max_len: int, vocab_size: int):
+    """A new student tokenizer: ``regex`` (format 3, MediaPipe) or ``word`` (format 1)."""
+    if kind == "regex":
+        return RegexTokenizer.build(texts, max_len, vocab_size)
+    if kind == "word":
+        return WordTokenizer.build(texts, max_len, vocab_size)
+    raise ConfigError(f"--tokenizer must be regex or word, got {kind!r}")

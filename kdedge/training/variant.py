@@ -57,7 +57,7 @@ def build_variant(spec: str, steps: list, base, data: Transfer, tune, importance
 
     structural, quant = dict(steps[:-1]), steps[-1][0]
     tok, model = _restructure(structural, base, data, tune.temperature, importance, cfg.importance_texts)
-    ids = data.encoded["texts"] if tok is data.tokenizer else tok.encode(data.texts)
+    ids = data.encoded["texts"] if tok is data.tokenizer else tok.encode(data.texts, masks=True)
     eval_ids = data.encoded["eval"] if tok is data.tokenizer else tok.encode(data.evals.texts)
     labeled = data.evals.labels >= 0
     model = _sparsify(structural, model, -(-len(ids) // tune.batch_size) * tune.epochs)

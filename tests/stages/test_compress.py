@@ -10,7 +10,7 @@ from kdedge.cli import main
 from kdedge.stages.compress import parse_variant, slug
 from kdedge.errors import ConfigError
 
-VARIANTS = ("ptq", "qat", "prune=0.5+ptq", "prune=2:4+qat", "cluster=4+qat", "vocab=16+buckets=8+ptq",
+VARIANTS = ("ptq", "qat", "prune=0.5+ptq", "prune=2:4+qat", "cluster=4+qat", "vocab=16+ptq",
             "vocabf=16+rank=4+ptq")
 
 
@@ -67,11 +67,12 @@ def test_every_variant_is_built_fine_tuned_and_saved(compressed):
     assert v["prune=2:4+qat"]["sparsity"][table]["zeros"] >= 0.45
     assert v["cluster=4+qat"]["sparsity"][table]["unique"] <= 4
     assert v["ptq"]["sparsity"][table]["zeros"] < 0.1
-    # Vocabulary pruning to 16 rows plus 8 hash buckets; a rank-4 factorized table is smaller still.
-    assert v["vocab=16+buckets=8+ptq"]["vocab_rows"] == 24
-    tok = json.loads((compressed / slug("vocab=16+buckets=8+ptq") / "tokenizer.json").read_text())
-    assert tok["format"] == "kdedge-word-tokenizer/2" and tok["oov_buckets"] == 8 and len(tok["vocab"]) == 16
-    assert v["vocabf=16+rank=4+ptq"]["params"] < v["vocab=16+buckets=8+ptq"]["params"] < v["ptq"]["params"]
+    # Vocabulary pruning to 16 rows (the MediaPipe tokenizer keeps its format); a rank-4 factorized table is smaller.
+    assert v["vocab=16+ptq"]["vocab_rows"] == 16
+    tok = json.loads((compressed / slug("vocab=16+ptq") / "tokenizer.json").read_text())
+    assert tok["format"] == "kdedge-word-tokenizer/3" and len(tok["vocab"]) == 16
+    assert tok["vocab"][:2] == ["<PAD>", "<UNKNOWN>"]
+    assert v["vocabf=16+rank=4+ptq"]["params"] < v["vocab=16+ptq"]["params"] < v["ptq"]["params"]
 
 
 def test_export_converts_every_variant_and_records_the_gate(exported):
@@ -98,11 +99,22 @@ def test_export_converts_every_variant_and_records_the_gate(exported):
 def test_bench_lists_variants_with_their_flip_rate(exported, pipeline_run, tmp_path):
     main(["bench", "--export-dir", str(exported), "--data", str(pipeline_run / "data"), "--out", str(tmp_path / "b"),
           "--threads", "1", "--xnnpack", "on", "--lengths", "8", "--min-runs", "20", "--time-cap", "0.1",
-          "--no-probe", "--models", "student_float32,variant_ptq,variant_vocab16_buckets8_ptq"])
+          "--no-probe", "--models", "student_float32,variant_ptq,variant_vocab16_ptq"])
     rows = {r["name"]: r for r in json.loads((tmp_path / "b" / "report.json").read_text())["models"]}
     assert rows["student_float32"]["flip_rate_vs_float_student"] == 0.0
-    assert 0 <= rows["variant_vocab16_buckets8_ptq"]["flip_rate_vs_float_student"] <= 1
+    assert 0 <= rows["variant_vocab16_ptq"]["flip_rate_vs_float_student"] <= 1
     assert rows["variant_ptq"]["gzip_bytes"] < rows["student_float32"]["gzip_bytes"]
+
+
+def test_hash_buckets_are_refused_for_the_mediapipe_tokenizer(pipeline_run, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["compress", "--distill-dir", str(pipeline_run / "distill"), "--data", str(pipeline_run / "data"),
+              "--teacher-dir", str(pipeline_run / "teacher"), "--out", str(tmp_path / "c"),
+              "--variants", "vocab=16+buckets=8+ptq"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no hash buckets" in err[0] and "--tokenizer word" in err[0]
+    assert not (tmp_path / "c").exists()
 
 
 def test_gate_refuses_a_damaged_variant_and_writes_nothing(pipeline_run, compressed, tmp_path, capsys):
