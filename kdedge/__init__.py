@@ -31,3 +31,11 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # ``from kdedge import TextClassifier`` without importing LiteRT (or anything heavy) with kdedge.
+    if name in ("TextClassifier", "Category"):
+        from kdedge import classifier
+        return getattr(classifier, name)
+    raise AttributeError(f"module 'kdedge' has no attribute {name!r}")

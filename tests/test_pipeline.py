@@ -81,10 +81,10 @@ def test_int8_tflite_agrees_with_keras_student(run, tiny_data_dir):
     from kdedge.training.distill import predict
     from kdedge.runtime import TFLiteModel
     from kdedge.models.student import load_student
-    from kdedge.text.tokenizer import WordTokenizer
+    from kdedge.text.tokenizer import RegexTokenizer
 
     texts = load_sst2(tiny_data_dir).eval.texts
-    ids = WordTokenizer.load(run / "export" / "tokenizer.json").encode(texts)
+    ids = RegexTokenizer.load(run / "export" / "tokenizer.json").encode(texts)
     keras_pred = predict(load_student(run / "distill" / "student.keras"), ids).argmax(1)
     lite = TFLiteModel(run / "export" / "student_int8.tflite")
     assert lite.inputs[next(iter(lite.inputs))]["dtype"] == np.int32

@@ -39,11 +39,18 @@ def labeled_eval(data_dir: Path, max_eval: int | None = None,
 
 def artifact_logits(export_dir: Path, entry: dict, texts: list[str], max_len: int, threads: int = 1,
                     xnnpack: bool = True) -> np.ndarray:
-    """Logits of the ``.tflite`` itself over ``texts``, one example per call as an app runs it."""
+    """Logits of the ``.tflite`` itself over ``texts``, one example per call as an app runs it.
+
+    A file that outputs probabilities (``"output": "probabilities"`` in its manifest entry) gives
+    their logarithms: logits of the same softmax, so accuracy, agreement and ECE read the same.
+    """
     from kdedge.runtime import TFLiteModel
     model = TFLiteModel(Path(export_dir) / entry["file"], num_threads=threads, xnnpack=xnnpack)
     feeds = model_feeds(export_dir, entry, texts, max_len)
-    return np.concatenate([model(f) for f in progress(feeds, desc=f"eval {entry['name']}", unit="ex", leave=False)])
+    out = np.concatenate([model(f) for f in progress(feeds, desc=f"eval {entry['name']}", unit="ex", leave=False)])
+    if entry.get("output") == "probabilities":
+        out = np.log(np.maximum(out.astype(np.float64), 1e-30)).astype(np.float32)
+    return out
 
 
 def add_metrics(rows: list[dict], logits_of: dict[str, np.ndarray], gold: np.ndarray,

@@ -41,6 +41,14 @@ from kdedge.options import comma_list, setting
 from kdedge.progress import progress
 
 
+OUTPUTS = ("probabilities", "logits")
+METADATA_MODES = ("auto", "on", "off")
+# MediaPipe (and the Task Library) refuse the fused LSTM's state tensors, which the graph computes from the
+# input: "Output tensor ... to op ... (CAST) is a variable".
+NO_METADATA_BILSTM = ("the bilstm's LSTM state tensors are computed from the input, which MediaPipe Tasks and the "
+                      "TFLite Task Library refuse to load ('Output tensor ... (CAST) is a variable')")
+
+
 @dataclasses.dataclass
 class ExportConfig:
     """Settings of the export stage; each field is a ``kdedge export`` flag."""
@@ -56,6 +64,14 @@ class ExportConfig:
         "eval accuracy.", type=float)
     sensitivity: bool = setting(False, "Write the per-layer int8 error of the student (sensitivity.md).")
     keep_float: int = setting(0, "Also write student_int8_mixed.tflite with the N most sensitive layers left float.")
+    # probabilities: what MediaPipe's TextClassifier shows as scores (it applies no softmax itself).
+    output: str = setting("probabilities", "What a student .tflite outputs: probabilities (a Softmax at the end) "
+                          "or logits.", choices=OUTPUTS)
+    metadata: str = setting("auto", "TFLite metadata (tokenizer, labels) in every student .tflite, so MediaPipe "
+                            "Tasks runs it unchanged: auto = when the student can carry it (format-3 tokenizer, "
+                            "not bilstm), on = refuse a student that cannot, off = none.", choices=METADATA_MODES)
+    author: str = setting("kdedge", "Metadata: the model's author.")
+    license: str | None = setting(None, "Metadata: the model's license (e.g. Apache-2.0).", type=str)
     seed: int = setting(0, "Random seed.", cli=False)  # the shared --seed
 
     def __post_init__(self):
@@ -74,6 +90,10 @@ class ExportConfig:
             raise ConfigError(f"--keep-float must be >= 0, got {self.keep_float}")
         if self.min_retention is not None and not 0 < self.min_retention <= 1:
             raise ConfigError(f"--min-retention must be in (0, 1], got {self.min_retention}")
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"--output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
+        if self.metadata not in METADATA_MODES:
+            raise ConfigError(f"--metadata must be one of {', '.join(METADATA_MODES)}, got {self.metadata!r}")
 
 
 @dataclasses.dataclass
@@ -84,7 +104,8 @@ class _Student:
     tokenizer: object
     calib: np.ndarray  # int8 calibration rows (train)
     check_ids: np.ndarray  # eval rows each .tflite is compared with Keras on
-    keras_logits: np.ndarray
+    keras_logits: np.ndarray  # the Keras outputs on check_ids (probabilities with --output probabilities)
+    card: "_Card | None" = None  # what the metadata says, None when the files carry none
 
     def representative(self):
         for row in self.calib:
@@ -105,6 +126,7 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
     ``out`` is left untouched. Returns the manifest.
     """
     from kdedge.data import Split
+    from kdedge.training.distill import predict
 
     cfg.validate()
     distill_dir = layout.require(distill_dir, "distill", layout.CONFIG, layout.STUDENT, layout.TOKENIZER)
@@ -122,16 +144,21 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
     train = Split.from_jsonl(data_dir / layout.TRAIN, "train")
     evals = Split.from_jsonl(data_dir / layout.EVAL, "eval")
     student = _load_student(distill_dir, train, evals, cfg)
-    manifest = {"max_len": student.tokenizer.max_len, "models": export_student(student, out, cfg)}
+    student.card = metadata_card(student.model, student.tokenizer, data_dir, distill_dir, cfg)
+    if cfg.output == "probabilities":
+        student.model = with_softmax(student.model)
+        student.keras_logits = predict(student.model, student.check_ids)
+    manifest = {"max_len": student.tokenizer.max_len, "output": cfg.output,
+                "metadata": student.card is not None, "models": export_student(student, out, cfg)}
     student.tokenizer.save(out / layout.TOKENIZER)
     if cfg.sensitivity or cfg.keep_float:
         manifest["models"] += export_sensitivity(student, out, cfg.keep_float)
     if (distill_dir / layout.BASELINE).exists():
-        manifest["models"].append(export_baseline(distill_dir / layout.BASELINE, out))
+        manifest["models"].append(export_baseline(distill_dir / layout.BASELINE, out, student, cfg))
     if cfg.teacher:
         manifest["models"].append(export_teacher(teacher_dir, out))
     if compress_dir is not None:
-        manifest["models"] += export_variants(compress_dir, out, train.texts, cfg)
+        manifest["models"] += export_variants(compress_dir, out, train.texts, cfg, student.card)
     try:
         manifest["gate"] = retention_gate(out, manifest, evals, student.model, student.tokenizer, cfg.min_retention)
     except RetentionError:
@@ -161,6 +188,91 @@ def _load_student(distill_dir: Path, train, evals, cfg: ExportConfig) -> _Studen
     return _Student(model, tokenizer, calib, check_ids, predict(model, check_ids))
 
 
+@dataclasses.dataclass
+class _Card:
+    """The metadata every student ``.tflite`` of one export carries (all but the tokenizer's vocabulary)."""
+
+    labels: list[str]
+    output: str
+    arch: str
+    dataset: str
+    author: str
+    license: str | None
+
+    def stamp(self, content: bytes, tokenizer, file: str, quantization: str) -> bytes:
+        """``content`` with its metadata: this card plus ``tokenizer``'s RegexTokenizer and vocabulary."""
+        import kdedge
+        from converters.metadata import LABEL_FILE, VOCAB_FILE, classifier_metadata, with_metadata
+
+        labels = ", ".join(f"{i} = {n}" for i, n in enumerate(self.labels))
+        meta = classifier_metadata(
+            name=f"kdedge {self.arch} text classifier ({self.dataset})",
+            description=(f"{file}: a {self.arch} student distilled by kdedge from a BERT teacher on {self.dataset}; "
+                         f"{quantization} weights; labels {labels}. Input: {tokenizer.max_len} token ids "
+                         f"(MediaPipe RegexTokenizer, case variants in the vocabulary)."),
+            version=f"kdedge {kdedge.__version__}", author=self.author, license=self.license,
+            delim_regex=tokenizer.delim, labels_description="The label names, one per line, in output order.",
+            input_description=f"Token ids [1, {tokenizer.max_len}]: the RegexTokenizer's, right-padded with <PAD>.",
+            output_description=(f"{'Probabilities' if self.output == 'probabilities' else 'Logits'} of the "
+                                f"{len(self.labels)} labels."),
+            output_name=self.output)
+        return with_metadata(content, meta, {VOCAB_FILE: tokenizer.vocab_file(),
+                                             LABEL_FILE: "".join(f"{n}\n" for n in self.labels).encode("utf-8")})
+
+
+def metadata_card(model, tokenizer, data_dir: Path, distill_dir: Path, cfg: "ExportConfig") -> "_Card | None":
+    """The card of this export's students, or None (``--metadata off``, or a student that cannot carry it).
+
+    Raises:
+        ConfigError: ``--metadata on`` and the student cannot carry metadata (the reason in one line).
+    """
+    from kdedge.data.splits import read_label_names
+    from kdedge.text.tokenizer import FORMAT_REGEX
+
+    if cfg.metadata == "off":
+        return None
+    reason = None
+    if tokenizer.to_dict()["format"] != FORMAT_REGEX:
+        reason = (f"its tokenizer is {tokenizer.to_dict()['format']}, which MediaPipe's RegexTokenizer cannot "
+                  "express (lower-casing, punctuation tokens); build the student with --tokenizer regex")
+    elif any("LSTM" in type(layer).__name__ or "Bidirectional" in type(layer).__name__ for layer in model.layers):
+        reason = NO_METADATA_BILSTM
+    if reason is not None:
+        if cfg.metadata == "on":
+            raise ConfigError(f"--metadata on: the student cannot carry MediaPipe metadata: {reason}")
+        print(f"kdedge export: no metadata in the student files: {reason}", flush=True)
+        return None
+    stats = read_json(data_dir / layout.STATS) if (data_dir / layout.STATS).is_file() else {}
+    labels = read_label_names(data_dir) or ["negative", "positive"]
+    student_cfg = read_json(distill_dir / layout.CONFIG) if (distill_dir / layout.CONFIG).is_file() else {}
+    arch = _student_arch(distill_dir) or student_cfg.get("arch") or "student"
+    return _Card(labels=labels, output=cfg.output, arch=arch, dataset=stats.get("dataset", "custom"),
+                 author=cfg.author, license=cfg.license)
+
+
+def _student_arch(distill_dir: Path) -> str | None:
+    """The student stage's ``arch`` (the distill folder records its student folder)."""
+    cfg = read_json(distill_dir / layout.CONFIG) if (distill_dir / layout.CONFIG).is_file() else {}
+    student = cfg.get("student")
+    if student and (Path(student) / layout.CONFIG).is_file():
+        return read_json(Path(student) / layout.CONFIG).get("arch")
+    return None
+
+
+def with_softmax(model):
+    """``model`` with a Softmax after its logits (standard layers only: no Lambda)."""
+    import tensorflow as tf
+    probs = tf.keras.layers.Softmax(name="probabilities")(model.outputs[0])
+    return tf.keras.Model(model.inputs, probs, name=f"{model.name}_probabilities")
+
+
+def min_runtime_version(content: bytes) -> str | None:
+    """The converter's ``min_runtime_version`` metadata of a ``.tflite`` (None when absent)."""
+    from kdedge.classifier import model_metadata_buffer
+    raw = model_metadata_buffer(content, "min_runtime_version")
+    return raw.split(b"\0")[0].decode() if raw else None
+
+
 def tflite_logits(content_or_path, feeds: list[dict[str, np.ndarray]]) -> np.ndarray:
     """Run a ``.tflite`` on each feed (one example each); stack the logits."""
     from kdedge.runtime import TFLiteModel
@@ -174,11 +286,13 @@ def tflite_logits(content_or_path, feeds: list[dict[str, np.ndarray]]) -> np.nda
 
 def _checked_entry(student: _Student, content: bytes, out: Path, file: str, **fields) -> dict:
     """Write a student ``.tflite``; its manifest entry with the check against the Keras student."""
+    if student.card is not None:
+        content = student.card.stamp(content, student.tokenizer, file, fields.get("quantization", ""))
     lite = tflite_logits(content, [{"input_ids": r[None, :]} for r in student.check_ids])
     write_bytes(out / file, content)
     return {"name": file.removesuffix(".tflite"), "file": file, "kind": "student", **fields,
             "inputs": ["input_ids"], "tokenizer": layout.TOKENIZER, "bytes": len(content),
-            "sha256": sha256_file(out / file),
+            "sha256": sha256_file(out / file), **_file_fields(content, student.card, student.model),
             "check": {"examples": len(student.check_ids),
                       "label_agreement_with_keras": float((lite.argmax(1) == student.keras_logits.argmax(1)).mean()),
                       "max_abs_logit_error": float(np.abs(lite - student.keras_logits).max())}}
@@ -213,16 +327,31 @@ def export_sensitivity(student: _Student, out: Path, keep_float: int) -> list[di
     return [_checked_entry(student, content, out, layout.MIXED_TFLITE, quantization="int8-mixed", float_nodes=nodes)]
 
 
-def export_baseline(path: Path, out: Path) -> dict:
+def export_baseline(path: Path, out: Path, student: _Student, cfg: ExportConfig) -> dict:
     """The labels-only twin, float32: the reference row that shows what distillation bought."""
     from converters import keras_to_tflite
     from kdedge.models.student import load_student
 
-    content = keras_to_tflite(load_student(path), "float32")
+    model = load_student(path)
+    model = with_softmax(model) if cfg.output == "probabilities" else model
+    content = keras_to_tflite(model, "float32")
+    if student.card is not None:
+        content = student.card.stamp(content, student.tokenizer, layout.BASELINE_TFLITE, "float32")
     write_bytes(out / layout.BASELINE_TFLITE, content)
     return {"name": "baseline_float32", "file": layout.BASELINE_TFLITE, "kind": "baseline",
             "quantization": "float32", "inputs": ["input_ids"], "tokenizer": layout.TOKENIZER,
-            "bytes": len(content), "sha256": sha256_file(out / layout.BASELINE_TFLITE)}
+            "bytes": len(content), "sha256": sha256_file(out / layout.BASELINE_TFLITE),
+            **_file_fields(content, student.card, model)}
+
+
+def _file_fields(content: bytes, card, model) -> dict:
+    """Manifest fields of a student file: its output, whether it carries metadata, the runtime it needs."""
+    return {"output": card.output if card is not None else _output_of(model), "metadata": card is not None,
+            "min_runtime_version": min_runtime_version(content)}
+
+
+def _output_of(model) -> str:
+    return "probabilities" if model.layers and model.layers[-1].name == "probabilities" else "logits"
 
 
 def export_teacher(teacher_dir: Path, out: Path) -> dict:
@@ -248,7 +377,8 @@ def export_teacher(teacher_dir: Path, out: Path) -> dict:
             "sha256": sha256_file(out / layout.TEACHER_TFLITE), "convert_seconds": round(seconds, 2)}
 
 
-def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: ExportConfig) -> list[dict]:
+def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: ExportConfig,
+                    card: "_Card | None" = None) -> list[dict]:
     """Convert every variant of a ``kdedge compress`` folder; write ``variant_<name>.tflite`` + tokenizer."""
     from converters import keras_to_tflite
     from converters.preserve_qat import preserve_qat
@@ -261,7 +391,8 @@ def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: 
     calib_texts = [train_texts[i] for i in rng.permutation(len(train_texts))[:cfg.calibration_examples]]
     for v in progress(read_json(compress_dir / layout.MANIFEST)["variants"], desc="export variants", unit="model"):
         folder = compress_dir / v["name"]
-        calib = load_tokenizer(folder / layout.TOKENIZER).encode(calib_texts)
+        tokenizer = load_tokenizer(folder / layout.TOKENIZER)
+        calib = tokenizer.encode(calib_texts, masks=True)
 
         def representative(calib=calib):
             for row in calib:
@@ -274,17 +405,22 @@ def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: 
                 qat.load_weights(str(folder / layout.QAT_WEIGHTS))
             else:
                 qat = load_qat(model, folder / layout.QAT_WEIGHTS)
-            content = qat_to_tflite(qat, representative)
+            content = qat_to_tflite(with_softmax(qat) if cfg.output == "probabilities" else qat, representative)
         else:
             mode = "int8" if v["method"] == "ptq" else v["method"]
+            model = with_softmax(model) if cfg.output == "probabilities" else model
             content = keras_to_tflite(model, mode, representative if mode == "int8" else None)
         file = layout.variant_tflite(v["name"])
+        if card is not None:
+            content = card.stamp(content, tokenizer, file, v["quantization"])
         write_bytes(out / file, content)
         write_bytes(out / layout.variant_tokenizer(v["name"]), (folder / layout.TOKENIZER).read_bytes())
         entries.append({"name": file.removesuffix(".tflite"), "file": file, "kind": "student",
                         "quantization": v["quantization"], "variant": v["spec"], "method": v["method"],
                         "inputs": ["input_ids"], "tokenizer": layout.variant_tokenizer(v["name"]),
                         "bytes": len(content), "sha256": sha256_file(out / file),
+                        "output": cfg.output, "metadata": card is not None,
+                        "min_runtime_version": min_runtime_version(content),
                         "convert_seconds": round(time.perf_counter() - t0, 2)})
     return entries
 

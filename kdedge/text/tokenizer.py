@@ -266,6 +266,33 @@ class RegexTokenizer:
             for form in (self.variants(word) if i >= 2 else (word,)):
                 self.index.setdefault(form, i)  # a form two words share goes to the more frequent one
 
+    @classmethod
+    def from_vocab_file(cls, content: bytes, max_len: int, delim: str) -> "RegexTokenizer":
+        """The tokenizer a ``.tflite``'s RegexTokenizer metadata describes: its ``token id`` file as is.
+
+        Raises:
+            ValueError: a line is not ``token id``, or ``<PAD>`` / ``<UNKNOWN>`` is missing.
+        """
+        index: dict[str, int] = {}
+        for line_no, line in enumerate(content.decode("utf-8").split("\n"), start=1):
+            if not line.strip():
+                continue
+            token, _, number = line.rpartition(" ")
+            if not token or not number.isdigit():
+                raise ValueError(f"line {line_no}: expected 'token id', got {line[:40]!r}")
+            index.setdefault(token, int(number))
+        missing = [t for t in (REGEX_PAD, REGEX_UNK) if t not in index]
+        if missing:
+            raise ValueError(f"no {' or '.join(missing)} entry")
+        tok = cls.__new__(cls)
+        tok.max_len, tok.delim, tok._re, tok.index = max_len, delim, regex.compile(delim), index
+        tok.pad_id, tok.unk_id = index[REGEX_PAD], index[REGEX_UNK]
+        first: dict[int, str] = {}
+        for token, i in index.items():
+            first.setdefault(i, token)
+        tok.vocab = [first.get(i, "") for i in range(max(first) + 1)]
+        return tok
+
     @staticmethod
     def variants(word: str) -> list[str]:
         """The forms of a vocabulary word that share its id: lower, Capitalized, UPPER (distinct, in that order)."""
@@ -303,7 +330,7 @@ class RegexTokenizer:
         :mod:`kdedge.text.augment` one ``<UNKNOWN>``; MediaPipe would read it as the word ``MASK``.
         """
         texts = list(texts)
-        out = np.zeros((len(texts), self.max_len), dtype=np.int32)
+        out = np.full((len(texts), self.max_len), self.pad_id, dtype=np.int32)
         for row, text in enumerate(texts):
             if masks and "[" in text:
                 ids = []
