@@ -296,6 +296,58 @@ def pipeline(out, overwrite, resume, seed, teacher_init, max_len, **kw):
                    f"p50 {r['latency']['p50_ms']:.3f} ms")
 
 
+@cli.command()
+@click.argument("model")
+@click.argument("texts", nargs=-1)
+@click.option("--file", "file", help="Also classify each line of this UTF-8 file ('-' reads standard input).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True,
+              help="jsonl: one JSON object per text (label, score, every label's probability); table: aligned "
+                   "columns for a terminal.")
+@click.option("--top-k", type=int, default=None, help="Keep the K best labels per text (default: all).")
+@click.option("--threads", type=int, default=1, show_default=True, help="LiteRT interpreter threads.")
+def predict(model, texts, file, fmt, top_k, threads):
+    """Classify TEXTS (and --file lines) with a student .tflite written by `kdedge export`.
+
+    The tokenizer and the label names come from the file's own metadata, the same that
+    MediaPipe Tasks reads; nothing else is needed. Imports no TensorFlow.
+    """
+    import json
+
+    from kdedge.classifier import TextClassifier
+
+    if top_k is not None and top_k < 1:
+        raise ConfigError(f"--top-k must be >= 1, got {top_k}")
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    texts = list(texts)
+    if file is not None:
+        try:
+            raw = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()
+        except OSError as e:
+            raise ConfigError(f"--file {file}: {e.strerror}") from None
+        try:
+            content = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = raw[:e.start].count(b"\n") + 1
+            raise ConfigError(f"--file {file}:{line}: not valid UTF-8") from None
+        texts += [line for line in content.split("\n") if line.strip()]
+    if not texts:
+        raise click.UsageError("give TEXT arguments or --file (nothing to classify)")
+    clf = TextClassifier(model, num_threads=threads)
+    results = clf.classify(texts, top_k=top_k)
+    if fmt == "jsonl":
+        for text, cats in zip(texts, results):
+            click.echo(json.dumps({"text": text, "label": cats[0].label, "score": round(cats[0].score, 6),
+                                   "scores": {c.label: round(c.score, 6) for c in cats}}, ensure_ascii=False))
+        return
+    width = min(60, max(len(t) for t in texts))
+    click.echo(f"{'text':{width}s}  {'label':16s}  score")
+    for text, cats in zip(texts, results):
+        shown = text if len(text) <= width else text[:width - 1] + "…"
+        others = "  ".join(f"{c.label} {c.score:.3f}" for c in cats[1:])
+        click.echo(f"{shown:{width}s}  {cats[0].label:16s}  {cats[0].score:.3f}  {others}".rstrip())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; known errors exit 2 with one line."""
     try:

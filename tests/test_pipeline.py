@@ -192,3 +192,61 @@ def test_three_labels_end_to_end(tmp_path, tiny_teacher_init):
     assert student["accuracy"] > 0.5  # chance is 1/3
     md = (out / "bench" / "report.md").read_text()
     assert "neutral" in md and "## Per-class precision / recall / F1" in md
+
+
+def test_exported_students_are_self_describing_and_predict_reads_them(run, tmp_path, capsys):
+    from kdedge import TextClassifier
+
+    manifest = json.loads((run / "export" / "manifest.json").read_text())
+    students = [m for m in manifest["models"] if m["kind"] in ("student", "baseline")]
+    assert students and all(m["metadata"] and m["output"] == "probabilities" for m in students)
+    assert all(m["min_runtime_version"] for m in students)
+    clf = TextClassifier(run / "export" / "student_int8.tflite")
+    assert clf.labels == ["negative", "positive"] and clf.info.min_parser_version == "1.2.1"
+    assert "cnn" in clf.info.name and clf.info.author == "kdedge"
+    probs = clf.probabilities(["a wonderful film", "a dull boring plot"])
+    assert np.allclose(probs.sum(1), 1, atol=1e-5)
+
+    capsys.readouterr()
+    main(["predict", str(run / "export" / "student_int8.tflite"), "a wonderful film", "a dull boring plot"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["text"] for r in lines] == ["a wonderful film", "a dull boring plot"]
+    assert [r["score"] for r in lines] == pytest.approx(probs.max(1), abs=1e-6)
+    assert [r["label"] for r in lines] == [clf.labels[i] for i in probs.argmax(1)]
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("great acting\n\nweak story\n")
+    main(["predict", str(run / "export" / "student_float32.tflite"), "--file", str(texts), "--format", "table",
+          "--top-k", "1"])
+    table = capsys.readouterr().out.strip().splitlines()
+    assert table[0].split() == ["text", "label", "score"] and len(table) == 3
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["teacher_float32.tflite", "x"], "has no TFLite metadata"),
+    (["nope.tflite", "x"], "file not found"),
+    (["student_int8.tflite"], "nothing to classify"),
+    (["student_int8.tflite", "x", "--top-k", "0"], "--top-k must be >= 1"),
+    (["student_int8.tflite", "--file", "missing.txt"], "--file missing.txt"),
+])
+def test_predict_bad_input_exits_2_with_one_line(run, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(run / "export")
+    with pytest.raises(SystemExit) as e:
+        main(["predict"] + args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_predict_imports_no_tensorflow(run):
+    import subprocess
+    import sys
+
+    code = ("import sys; from kdedge.cli import main\n"
+            "try:\n    main(['predict', sys.argv[1], 'good film'])\nexcept SystemExit:\n    pass\n"
+            "bad = [m for m in ('tensorflow', 'tf_keras', 'keras', 'transformers') if m in sys.modules]\n"
+            "print('HEAVY', bad)")
+    out = subprocess.run([sys.executable, "-c", code, str(run / "export" / "student_int8.tflite")],
+                         capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+    assert '"label"' in out.stdout
