@@ -9,3 +9,9 @@ def progress(iterable=None, **kwargs):
     kwargs.setdefault("mininterval", 0.5)
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, **kwargs)
+
+
+def progress_bytes(total: int | None, initial: int, desc: str):
+    """A byte-count bar (a download): ``total`` bytes, ``initial`` already there."""
+    return tqdm(total=total, initial=initial, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                disable=None, mininterval=0.5, dynamic_ncols=True)

@@ -31,15 +31,59 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
     elif os.environ.get("KDEDGE_DATA"):
         candidates, origin = [Path(os.environ["KDEDGE_DATA"]).expanduser()], "$KDEDGE_DATA"
     else:
-        repo_root = Path(kdedge.__file__).resolve().parents[1]
-        candidates, origin = [DEFAULT_DATA_DIR, repo_root / DEFAULT_DATA_DIR], None
+        candidates, origin = default_candidates(), None
     for candidate in candidates:
         if candidate.is_dir():
             return candidate.resolve()
     if origin is not None:
         raise DataError(f"{origin} {candidates[0]}: folder not found")
-    looked = " or ".join(str(c.absolute()) for c in candidates)
+    looked = " or ".join(dict.fromkeys(str(c.absolute()) for c in candidates))
     raise DataError(f"no data folder at {looked}; pass --data-dir or set $KDEDGE_DATA")
+
+
+def default_candidates() -> list[Path]:
+    """The folders searched without --data-dir or $KDEDGE_DATA: ../shared/data (from the working
+    directory, then from the repository root), then the download folder ~/.cache/kdedge/data."""
+    from kdedge.data.download import default_folder
+    repo_root = Path(kdedge.__file__).resolve().parents[1]
+    found = [DEFAULT_DATA_DIR, repo_root / DEFAULT_DATA_DIR, default_folder()]
+    return list({str(p.absolute()): p for p in found}.values())
+
+
+def locate_dataset(name: str, data_dir: str | os.PathLike | None, offline: bool = False) -> Path:
+    """The data folder holding ``name``, downloading it when no folder has it.
+
+    ``--data-dir`` (or ``$KDEDGE_DATA``) is used as given: a dataset missing there is downloaded
+    into it (``$KDEDGE_DATA``) or refused (``--data-dir``, naming the URL). Otherwise the default
+    folders are searched in order and, when none has the dataset, it is downloaded into
+    ``~/.cache/kdedge/data`` (:mod:`kdedge.data.download`).
+
+    Raises:
+        DataError: the folder is missing, or the dataset is not there and cannot be downloaded.
+    """
+    from kdedge.data.download import NEEDS, SOURCES, ensure_dataset, has_source
+
+    needs = NEEDS.get(name, ())
+    if data_dir is not None:
+        folder = resolve_data_dir(data_dir)
+        missing = [k for k in needs if not has_source(folder, k)]
+        if missing:
+            s = SOURCES[missing[0]]
+            raise DataError(f"--data-dir {folder}: no {s.name} there; put {s.archive} (from {s.url}) in it, "
+                            "or leave out --data-dir to download it")
+        return folder
+    if os.environ.get("KDEDGE_DATA"):
+        folder = Path(os.environ["KDEDGE_DATA"]).expanduser()
+        return ensure_dataset(name, folder, offline, _optional(name)).resolve()
+    for candidate in default_candidates():
+        if candidate.is_dir() and all(has_source(candidate, k) for k in needs):
+            return candidate.resolve()
+    return ensure_dataset(name, None, offline, _optional(name)).resolve()
+
+
+def _optional(name: str) -> tuple[str, ...]:
+    """Sources fetched beside a dataset when possible: SST-2's test sentences come from the treebank."""
+    return ("trees",) if name == "sst2" else ()
 
 
 def load_dataset(

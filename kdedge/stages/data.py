@@ -50,6 +50,9 @@ class DataConfig:
     # Labeling 100k sentences takes ~10 min on 2 cores.
     max_unlabeled: int = setting(100_000, "Sample size of --unlabeled.")
     max_train: int | None = setting(None, "Keep N train examples (seeded sample).", type=int)
+    offline: bool = setting(False, "Never download: a dataset no data folder has is an error naming the URL and "
+                            "the folder to put it in (else it is downloaded into $KDEDGE_DATA or "
+                            "~/.cache/kdedge/data, resumable and SHA-256 checked).")
     seed: int = setting(0, "Random seed.", cli=False)  # the shared --seed
 
     def validate(self) -> None:
@@ -70,7 +73,7 @@ class DataConfig:
                                ("--unlabeled-file", self.unlabeled_file)):
                 if path is not None and not Path(path).is_file():
                     raise ConfigError(f"{flag} {path}: file not found")
-        if self.dataset != "custom" or self.unlabeled == "imdb":
+        if self.data_dir is not None and (self.dataset != "custom" or self.unlabeled == "imdb"):
             resolve_data_dir(self.data_dir)  # fails early, naming --data-dir
 
 
@@ -88,13 +91,30 @@ def run_data(out: str | Path, cfg: DataConfig) -> dict:
     from kdedge.data.splits import Split
 
     cfg.validate()
+    from kdedge.data.download import default_folder, ensure_source
+    from kdedge.data.registry import locate_dataset
+
     data_dir = None
-    if cfg.dataset != "custom" or cfg.unlabeled != "none":
+    if cfg.dataset != "custom":
+        data_dir = locate_dataset(cfg.dataset, cfg.data_dir, cfg.offline)
+    elif cfg.unlabeled == "imdb":
+        data_dir = locate_dataset("imdb", cfg.data_dir, cfg.offline)
+    elif cfg.unlabeled == "auto":
         try:
             data_dir = resolve_data_dir(cfg.data_dir)
         except DataError:
-            if cfg.dataset != "custom" or cfg.unlabeled == "imdb":
+            pass
+    if data_dir is not None and cfg.unlabeled in ("auto", "imdb") and not has_imdb(data_dir) \
+            and cfg.data_dir is None and not cfg.offline and data_dir == default_folder().resolve():
+        # A dataset kdedge downloaded gets its transfer text (IMDB) the same way; a failure only skips it.
+        try:
+            ensure_source("imdb", data_dir)
+        except DataError as e:
+            if cfg.unlabeled == "imdb":
                 raise
+            print(f"kdedge data: no IMDB transfer text: {e}", flush=True)
+    if cfg.unlabeled == "imdb" and (data_dir is None or not has_imdb(data_dir)):
+        raise DataError(f"--unlabeled imdb: no {TARBALL} or aclImdb/ in {data_dir}")
     source = cfg.unlabeled
     if source == "auto":
         source = "imdb" if data_dir is not None and has_imdb(data_dir) else "none"
