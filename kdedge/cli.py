@@ -26,6 +26,7 @@ from kdedge.errors import ConfigError, KdedgeError
 from kdedge.flags import (build, data_option, distill_dir_option, folder, folder_option, fresh_out, input_dir,
                           options, out_option, overwrite_option, seed_option, student_dir_option, teacher_dir_option)
 from kdedge.io import prepare_out_dir
+from kdedge.quiet import quiet_tensorflow
 from kdedge.measure.device.config import DeviceConfig
 from kdedge.stages.bench import BenchConfig
 from kdedge.stages.compress import CompressConfig
@@ -68,6 +69,7 @@ def data(out, overwrite, seed, **kw):
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its checkpoints.")
 def teacher(data_dir, out, overwrite, resume, seed, **kw):
     """Fine-tune the BERT teacher on the train split."""
+    quiet_tensorflow()
     from kdedge.stages.teacher import run_teacher
     cfg = build(TeacherConfig, kw, seed=seed)
     cfg.validate()
@@ -89,6 +91,7 @@ def teacher(data_dir, out, overwrite, resume, seed, **kw):
 @overwrite_option
 def student(data_dir, out, overwrite, seed, **kw):
     """Build the student's tokenizer and initialized model."""
+    quiet_tensorflow()
     from kdedge.stages.student import run_student
     teacher_dir = folder(kw, "teacher_dir", "--teacher-dir", required=False)
     cfg = build(StudentConfig, kw, seed=seed)
@@ -109,6 +112,7 @@ def student(data_dir, out, overwrite, seed, **kw):
 @overwrite_option
 def distill(data_dir, out, overwrite, seed, **kw):
     """Train the student on the teacher's logits."""
+    quiet_tensorflow()
     from kdedge.stages.distill import run_distill
     cfg = build(DistillConfig, kw, seed=seed)
     cfg.validate()
@@ -135,6 +139,7 @@ def distill(data_dir, out, overwrite, seed, **kw):
 @overwrite_option
 def export(data_dir, no_teacher, out, overwrite, seed, **kw):
     """Convert the student (every quantization mode, every compressed variant) and the teacher to TFLite."""
+    quiet_tensorflow()
     from kdedge.stages.export import run_export
     cfg = build(ExportConfig, kw, seed=seed, teacher=not no_teacher)
     cfg.validate()
@@ -165,6 +170,7 @@ def export(data_dir, no_teacher, out, overwrite, seed, **kw):
 def compress(data_dir, out, overwrite, seed, **kw):
     """Smaller variants of the distilled student: vocabulary pruning, hashing, factorized embeddings,
     pruning, clustering, QAT (see `kdedge export --compress-dir`)."""
+    quiet_tensorflow()
     from kdedge.stages.compress import run_compress
     cfg = build(CompressConfig, kw, seed=seed)
     cfg.validate()
@@ -193,6 +199,7 @@ def bench(ctx, data_dir, out, overwrite, seed, **kw):
     benchmark_model or the android_demo app, quality from the same files on the host).
     `kdedge bench compare OLD NEW` compares two reports.
     """
+    quiet_tensorflow()
     if ctx.invoked_subcommand is not None:
         return
     from kdedge.stages.bench import run_bench, run_device_report
@@ -288,6 +295,7 @@ def pipeline_config(seed: int = 0, teacher_init: str | None = None, max_len: int
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (same settings).")
 def pipeline(out, overwrite, resume, seed, teacher_init, max_len, **kw):
     """Run data -> teacher -> student -> distill -> export -> bench into --out."""
+    quiet_tensorflow()
     from kdedge.pipeline import run_pipeline
     cfg = pipeline_config(seed, teacher_init, max_len, **kw)
     report = run_pipeline(out, cfg, overwrite=overwrite, resume=resume)

@@ -81,3 +81,25 @@ def test_bad_bench_flags_exit_2_and_write_nothing(tmp_path, flags, named):
     r = kdedge("bench", *flags, cwd=tmp_path)
     assert r.returncode == 2 and named in r.stderr, r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_tensorflow_start_up_noise_is_silenced(tiny_data_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    def run(*args, **env):
+        return subprocess.run([sys.executable, "-m", "kdedge", *args], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, **env})
+
+    data = run("data", "--dataset", "sst2", "--data-dir", str(tiny_data_dir), "--unlabeled", "none",
+               "--out", str(tmp_path / "d"))
+    assert data.returncode == 0, data.stderr
+    student = run("student", "--data", str(tmp_path / "d"), "--embed-init", "random", "--vocab-size", "50",
+                  "--out", str(tmp_path / "s"))
+    assert student.returncode == 0, student.stderr
+    for noise in ("cuInit", "oneDNN", "cpu_feature_guard", "absl::InitializeLog"):
+        assert noise not in student.stderr, student.stderr
+    loud = run("student", "--data", str(tmp_path / "d"), "--embed-init", "random", "--vocab-size", "50",
+               "--out", str(tmp_path / "s2"), KDEDGE_TF_LOGS="1")
+    assert loud.returncode == 0 and "I0000" in loud.stderr + loud.stdout  # asked for: kept
