@@ -250,3 +250,19 @@ def test_predict_imports_no_tensorflow(run):
                          capture_output=True, text=True, timeout=120)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
     assert '"label"' in out.stdout
+
+
+def test_bench_also_scores_a_test_split_when_the_data_has_one(run, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(run / "data", data)
+    shutil.copy(data / "eval.jsonl", data / "test.jsonl")  # a second split: same rows, so same numbers
+    main(["bench", "--export-dir", str(run / "export"), "--data", str(data), "--out", str(tmp_path / "b"),
+          "--threads", "1", "--xnnpack", "on", "--lengths", "8", "--min-runs", "20", "--time-cap", "0.1",
+          "--no-probe", "--models", "student_float32,teacher_float32"])
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["test"]["examples"] == report["eval"]["examples"]
+    for row in report["models"]:
+        assert row["test"]["accuracy"] == pytest.approx(row["accuracy"])
+    assert "## Test split" in (tmp_path / "b" / "report.md").read_text()

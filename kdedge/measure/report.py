@@ -73,6 +73,7 @@ def render_markdown(report: dict) -> str:
             f"{opt('first_inference_ms', '{:.2f}')} | {_rss(r)} | "
             f"{opt('speedup_p50', '{:.0f}x')} | {opt('size_ratio', '{:.0f}x')} |")
     lines += _grid_section(report)
+    lines += _test_section(report)
     lines += _per_class_section(report)
     lines += _confusion_section(report)
     for plot in report.get("plots", []):
@@ -139,6 +140,23 @@ def _ms(v: float | None) -> str:
 def _p50(lat: dict) -> str:
     ci = f" ±{100 * lat['ci_rel']:.1f}%" if lat.get("ci_rel") is not None else ""
     return f"{_ms(lat['p50_ms'])}{ci}{'' if lat.get('converged', True) else ' †'}"
+
+
+def _test_section(report: dict) -> list[str]:
+    """``## Test split``: the label metrics on the data folder's second eval split, when it has one."""
+    test = report.get("test")
+    rows = [r for r in report["models"] if r.get("test")]
+    if not test or not rows:
+        return []
+    lines = ["", "## Test split", "",
+             f"The same files run over `{Path(test['split']).name}` ({test['examples']} labeled examples; SST-2: "
+             "the Stanford treebank's non-neutral test sentences).", "",
+             "| model | test accuracy | test macro-F1 | agreement w/ teacher |", "|---|---:|---:|---:|"]
+    for r in rows:
+        t = r["test"]
+        agree = f"{t['agreement']:.2%}" if t.get("agreement") is not None else "–"
+        lines.append(f"| {r['name']} | {t['accuracy']:.4f} | {t['macro_f1']:.4f} | {agree} |")
+    return lines
 
 
 def _per_class_section(report: dict) -> list[str]:

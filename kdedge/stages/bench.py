@@ -114,16 +114,44 @@ def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg
         row, logits_of[entry["name"]] = measure_model(export_dir, entry, texts, manifest["max_len"], cfg)
         rows.append(row)
     add_metrics(rows, logits_of, gold, len(label_names) if label_names else None)
+    test = test_split_metrics(export_dir, data_dir, entries, rows, manifest["max_len"],
+                              len(label_names) if label_names else None)
     head_threads, head_xnn = cfg.cells()[0]
     report = {"schema": SCHEMA, "machine": machine_info(cfg.threads), "config": dataclasses.asdict(cfg),
               "eval": {"split": str(data_dir / layout.EVAL), "examples": int(len(gold)),
                        "label_names": label_names, "ece_bins": ECE_BINS},
               "headline": {"threads": head_threads, "xnnpack": head_xnn, "inputs": "eval"},
               "models": rows, "run": extra or {}}
+    if test is not None:
+        report["test"] = test
     out = Path(out)
     write_report(report, out)
     write_json(out / layout.CONFIG, {**dataclasses.asdict(cfg), "export": str(export_dir), "data": str(data_dir)})
     return report
+
+
+def test_split_metrics(export_dir: Path, data_dir: Path, entries: list[dict], rows: list[dict], max_len: int,
+                       num_labels: int | None) -> dict | None:
+    """Label metrics on the data folder's second eval split (``test.jsonl``; SST-2: the treebank's test
+    sentences), from each ``.tflite`` run over it; each row gets ``row["test"]``. None without the split."""
+    from kdedge.data import Split
+    from kdedge.measure.metrics import classification_metrics
+    from kdedge.measure.quality import ECE_BINS, artifact_logits
+
+    path = Path(data_dir) / layout.TEST
+    if not path.is_file():
+        return None
+    split = Split.from_jsonl(path, "test")
+    keep = split.labels >= 0
+    texts, gold = [t for t, k in zip(split.texts, keep) if k], split.labels[keep]
+    logits = {e["name"]: artifact_logits(export_dir, e, texts, max_len) for e in entries}
+    k = max([num_labels or 0, int(gold.max()) + 1] + [z.shape[1] for z in logits.values()])
+    teacher = next((r["name"] for r in rows if r["kind"] == "teacher"), None)
+    reference = logits[teacher].argmax(1) if teacher else None
+    for row in rows:
+        m = classification_metrics(logits[row["name"]], gold, k, reference_pred=reference, bins=ECE_BINS)
+        row["test"] = {key: m.get(key) for key in ("accuracy", "macro_f1", "ece", "agreement", "confusion")}
+    return {"split": str(path), "examples": int(len(gold))}
 
 
 def selected_models(manifest: dict, names: tuple, export_dir: Path) -> list[dict]:
