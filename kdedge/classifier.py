@@ -231,6 +231,7 @@ class TextClassifier:
                                   f"{len(self.info.labels)} labels")
         self.max_len = int(details[0]["shape"][1])
         self._input = details[0]["index"]
+        self._batches: int | bool | None = None  # the batch the interpreter holds; False: it cannot batch
         try:
             self.tokenizer = RegexTokenizer.from_vocab_file(self.info.vocab, self.max_len, self.info.delim_regex)
         except ValueError as e:
@@ -238,18 +239,46 @@ class TextClassifier:
         self.labels = list(self.info.labels)
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        """``[len(texts), K]`` probabilities (the model's output, or the softmax of its logits)."""
+        """``[len(texts), K]`` probabilities (the model's output, or the softmax of its logits).
+
+        Texts go through the model in batches of :attr:`batch_size` when the file accepts a batch
+        dimension (cnn, wordavg, transformer); one at a time when it does not (the bilstm's fused LSTM).
+        """
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         ids = self.tokenizer.encode(texts)
+        out = np.concatenate([self._run(ids[i:i + self.batch_size]) for i in range(0, len(ids), self.batch_size)])
+        return (softmax(out) if self.info.output == "logits" else out).astype(np.float32)
+
+    batch_size = 64
+
+    def _run(self, ids: np.ndarray) -> np.ndarray:
+        interp = self.model.interpreter
+        if len(ids) > 1 and self._batches is not False:
+            try:
+                if self._batches != len(ids):
+                    interp.resize_tensor_input(self._input, [len(ids), self.max_len], strict=True)
+                    interp.allocate_tensors()
+                    self._batches = len(ids)
+                interp.set_tensor(self._input, ids)
+                interp.invoke()
+                return self.model.output_value().copy()
+            except (RuntimeError, ValueError):
+                self._batches = False  # this file runs one example at a time
+                interp.resize_tensor_input(self._input, [1, self.max_len], strict=True)
+                interp.allocate_tensors()
+        if self._batches not in (None, False, 1):
+            interp.resize_tensor_input(self._input, [1, self.max_len], strict=True)
+            interp.allocate_tensors()
+        if self._batches is not False:
+            self._batches = 1
         rows = []
         for row in ids:
-            self.model.interpreter.set_tensor(self._input, row[None, :])
-            self.model.invoke()
-            rows.append(self.model.output_value())
-        out = np.concatenate(rows)
-        return (softmax(out) if self.info.output == "logits" else out).astype(np.float32)
+            interp.set_tensor(self._input, row[None, :])
+            interp.invoke()
+            rows.append(self.model.output_value().copy())
+        return np.concatenate(rows)
 
     def classify(self, texts: list[str] | str, top_k: int | None = None) -> list[list[Category]]:
         """Per text, its labels by descending score (the first ``top_k`` of them)."""

@@ -128,6 +128,9 @@ def test_mediapipe_and_kdedge_classify_alike(students, arch, mode):
             assert int(np.argmax(theirs)) == int(np.argmax(row))
     finally:
         mp.close()
+    assert ours._batches == len(TEXTS)  # one batched call
+    one_by_one = np.concatenate([ours.probabilities([t]) for t in TEXTS])
+    assert np.abs(one_by_one - probs).max() <= 1e-5
     top = ours.classify(["good film"], top_k=2)[0]
     assert len(top) == 2 and top[0].score >= top[1].score and top[0].label in ours.labels
 
@@ -181,6 +184,11 @@ def test_bilstm_does_not_load_in_mediapipe_so_export_writes_it_without_metadata(
     path.write_bytes(_stamp(keras_to_tflite(model, "float32"), tokenizer, ["neg", "pos"]))
     with pytest.raises(Exception, match="is a variable"):
         _mediapipe(path)
+    # kdedge itself runs it (LiteRT), one text at a time since the fused LSTM cannot take a batch.
+    ours = TextClassifier(path)
+    many = ours.probabilities(TEXTS[:6])
+    one = np.concatenate([ours.probabilities([t]) for t in TEXTS[:6]])
+    assert np.array_equal(many, one) and ours._batches in (False, 1)
     (tmp_path / "data").mkdir()
     assert metadata_card(model, tokenizer, tmp_path / "data", tmp_path, ExportConfig()) is None
     out = capsys.readouterr().out.strip().splitlines()

@@ -41,7 +41,7 @@ class DataConfig:
     eval_file: str | None = setting(None, "custom: eval table.", type=str)
     unlabeled_file: str | None = setting(None, "custom: extra unlabeled texts.", type=str)
     label_names: str | None = setting(
-        None, "custom: the labels in id order, comma-separated (e.g. 'negative,neutral,positive'); a file's "
+        None, "custom: the labels in id order, separated by commas (e.g. 'negative,neutral,positive'); a file's "
         "labels are then integers 0..K-1 or these names. Default: inferred from the train file.", type=str)
     # Text the teacher labels for the transfer set, as sentences for a sentence-level dataset. On
     # SST-2 it lifted the CNN student from ~84.5% to ~86.5% dev (benchmarks/results/sst2).
