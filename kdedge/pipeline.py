@@ -41,6 +41,10 @@ DATASET_DEFAULTS = {
     "imdb": {"data": {"max_unlabeled": 25000},  # half of train/unsup: labeling 25k reviews costs ~10 min
              "teacher": {"max_len": 128, "truncation": "head+tail"},
              "student": {"max_len": 400, "vocab_size": 30000}},
+    # The treebank's 8,544 train sentences are an eighth of SST-2's 67k phrases: three teacher epochs
+    # cost what ~0.4 of an SST-2 epoch does (~9 min on 2 cores; benchmarks/results/sst5).
+    "sst5": {"teacher": {"epochs": 3.0}},
+    "sst3": {"teacher": {"epochs": 3.0}},
 }
 
 
