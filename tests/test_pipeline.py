@@ -266,3 +266,25 @@ def test_bench_also_scores_a_test_split_when_the_data_has_one(run, tmp_path):
     for row in report["models"]:
         assert row["test"]["accuracy"] == pytest.approx(row["accuracy"])
     assert "## Test split" in (tmp_path / "b" / "report.md").read_text()
+
+
+def test_a_format_1_student_still_exports_and_benches_without_metadata(run, tmp_path, capsys):
+    main(["student", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"), "--tokenizer", "word",
+          "--vocab-size", "100", "--embed-dim", "16", "--filters", "8", "--max-len", "16", "--out", str(tmp_path / "s")])
+    assert json.loads((tmp_path / "s" / "tokenizer.json").read_text())["format"] == "kdedge-word-tokenizer/1"
+    main(["distill", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"), "--student-dir",
+          str(tmp_path / "s"), "--epochs", "2", "--batch-size", "16", "--no-baseline",
+          "--cache-dir", str(run.parent / "cache"), "--out", str(tmp_path / "k")])
+    capsys.readouterr()
+    main(["export", "--distill-dir", str(tmp_path / "k"), "--data", str(run / "data"), "--no-teacher",
+          "--modes", "float32,int8", "--calibration-examples", "50", "--out", str(tmp_path / "e")])
+    said = capsys.readouterr().out
+    assert "no metadata in the student files" in said and "kdedge-word-tokenizer/1" in said
+    manifest = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert manifest["metadata"] is False and all(not m["metadata"] for m in manifest["models"])
+    main(["bench", "--export-dir", str(tmp_path / "e"), "--data", str(run / "data"), "--out", str(tmp_path / "b"),
+          "--threads", "1", "--xnnpack", "on", "--lengths", "8", "--min-runs", "20", "--time-cap", "0.1",
+          "--no-probe"])
+    rows = json.loads((tmp_path / "b" / "report.json").read_text())["models"]
+    assert {r["name"] for r in rows} == {"student_float32", "student_int8"}
+    assert all(0.5 < r["accuracy"] <= 1 for r in rows)
