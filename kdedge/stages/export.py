@@ -207,7 +207,10 @@ class _Card:
         labels = ", ".join(f"{i} = {n}" for i, n in enumerate(self.labels))
         meta = classifier_metadata(
             name=f"kdedge {self.arch} text classifier ({self.dataset})",
-            description=(f"{file}: a {self.arch} student distilled by kdedge from a BERT teacher on {self.dataset}; "
+            description=(f"{file}: a {self.arch} student "
+                         + ("trained on the gold labels only (the distilled student's reference twin)"
+                            if file == layout.BASELINE_TFLITE else "distilled by kdedge from a BERT teacher")
+                         + f" on {self.dataset}; "
                          f"{quantization} weights; labels {labels}. Input: {tokenizer.max_len} token ids "
                          f"(MediaPipe RegexTokenizer, case variants in the vocabulary)."),
             version=f"kdedge {kdedge.__version__}", author=self.author, license=self.license,
@@ -244,8 +247,7 @@ def metadata_card(model, tokenizer, data_dir: Path, distill_dir: Path, cfg: "Exp
         return None
     stats = read_json(data_dir / layout.STATS) if (data_dir / layout.STATS).is_file() else {}
     labels = read_label_names(data_dir) or ["negative", "positive"]
-    student_cfg = read_json(distill_dir / layout.CONFIG) if (distill_dir / layout.CONFIG).is_file() else {}
-    arch = _student_arch(distill_dir) or student_cfg.get("arch") or "student"
+    arch = _student_arch(distill_dir) or "student"
     return _Card(labels=labels, output=cfg.output, arch=arch, dataset=stats.get("dataset", "custom"),
                  author=cfg.author, license=cfg.license)
 
