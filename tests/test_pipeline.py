@@ -176,8 +176,8 @@ def test_three_labels_end_to_end(tmp_path, tiny_teacher_init):
     flags = tiny_flags(tmp_path, tiny_teacher_init, tmp_path / "cache")
     flags[flags.index("sst2")] = "custom"
     del flags[flags.index("--data-dir"):flags.index("--data-dir") + 2]
-    flags += ["--train-file", str(table(tmp_path / "train.csv", 240)), "--eval-file", str(table(tmp_path / "eval.csv", 60)),
-              "--unlabeled", "none"]
+    flags += ["--train-file", str(table(tmp_path / "train.csv", 240)),
+              "--eval-file", str(table(tmp_path / "eval.csv", 60)), "--unlabeled", "none"]
     out = tmp_path / "run"
     main(["pipeline", "--out", str(out)] + flags)
     stats = json.loads((out / "data" / "stats.json").read_text())
@@ -270,7 +270,8 @@ def test_bench_also_scores_a_test_split_when_the_data_has_one(run, tmp_path):
 
 def test_a_format_1_student_still_exports_and_benches_without_metadata(run, tmp_path, capsys):
     main(["student", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"), "--tokenizer", "word",
-          "--vocab-size", "100", "--embed-dim", "16", "--filters", "8", "--max-len", "16", "--out", str(tmp_path / "s")])
+          "--vocab-size", "100", "--embed-dim", "16", "--filters", "8", "--max-len", "16",
+          "--out", str(tmp_path / "s")])
     assert json.loads((tmp_path / "s" / "tokenizer.json").read_text())["format"] == "kdedge-word-tokenizer/1"
     main(["distill", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"), "--student-dir",
           str(tmp_path / "s"), "--epochs", "2", "--batch-size", "16", "--no-baseline",

@@ -55,8 +55,10 @@ def test_table_explicit_columns_and_no_label_column(tmp_path: Path) -> None:
     [
         ("bad.csv", "text,label\nok,1\nhmm,maybe\n", r"bad\.csv:3: label 'maybe' is not one of"),
         ("bad.csv", "text,label\nok,1\nok,1,extra\n", r"bad\.csv:3: expected 2 fields, got 3"),
-        ("bad.tsv", "text\tlabel\nok\t2\nno\tneutral\n", r"bad\.tsv:3: label 'neutral' is not one of the integer labels"),
-        ("bad.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": -3}\n', r"bad\.jsonl:2: label -3 is negative"),
+        ("bad.tsv", "text\tlabel\nok\t2\nno\tneutral\n",
+         r"bad\.tsv:3: label 'neutral' is not one of the integer labels"),
+        ("bad.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": -3}\n',
+         r"bad\.jsonl:2: label -3 is negative"),
         ("bad.jsonl", '{"text": "ok", "label": 1}\n{"text": "x", "label": 0.5}\n', r"bad\.jsonl:2: label 0\.5 must be"),
         ("bad.jsonl", '{"text": "ok"}\n\n{"text": \n', r"bad\.jsonl:3: invalid JSON"),
         ("bad.jsonl", '{"text": "ok"}\n{"label": 1}\n', r"bad\.jsonl:2: missing key 'text'"),
@@ -137,6 +139,7 @@ def test_explicit_label_names(tmp_path: Path) -> None:
     eval_ = write(tmp_path / "eval.csv", "text,label\nd,mid\n")
     with pytest.raises(DataError, match=r"train\.csv:4: label '1' is not one of the label names"):
         load_files(train, eval_)
-    ds = load_files(write(tmp_path / "t2.csv", "text,label\na,low\nb,HIGH\n"), eval_, label_names=["low", "mid", "high"])
+    ds = load_files(write(tmp_path / "t2.csv", "text,label\na,low\nb,HIGH\n"), eval_,
+                    label_names=["low", "mid", "high"])
     assert ds.label_names == ["low", "mid", "high"]
     assert ds.train.labels.tolist() == [0, 2] and ds.eval.labels.tolist() == [1]
