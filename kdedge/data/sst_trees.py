@@ -101,6 +101,45 @@ def load_sst_trees(data_dir: str | os.PathLike, task: str) -> Dataset:
                    label_names=list(LABEL_NAMES[task]))
 
 
+def phrases(line: str) -> list[str]:
+    """The text of every subtree of one PTB tree line (leaves joined by spaces), root included."""
+    stack: list[list[str]] = []
+    out: list[str] = []
+    for token in re.findall(r"\(|\)|[^()\s]+", line):
+        if token == "(":
+            stack.append([])
+        elif token == ")":
+            words = stack.pop()
+            if words and words[0].isdigit() and len(words[0]) == 1:  # drop the node's label
+                words = words[1:]
+            out.append(" ".join(words))
+            if stack:
+                stack[-1].extend(words)
+        else:
+            stack[-1].append(_ESCAPES.get(token, token))
+    return [p for p in out if p]
+
+
+def train_phrases(data_dir: str | os.PathLike) -> Split:
+    """Every distinct phrase of the **train** trees (their subtrees), unlabeled: transfer text for the
+    teacher to label. The dev and test trees are never read, so nothing of the eval split leaks in.
+
+    Raises:
+        DataError: The trees are missing.
+    """
+    folder = find_trees(data_dir)
+    if folder is None:
+        raise DataError(f"{Path(data_dir) / TREES}: no train.txt, dev.txt and test.txt (needed by --tree-phrases)")
+    path = folder / "train.txt"
+    seen: dict[str, None] = {}
+    for line in read_text(path).split("\n"):
+        if line.strip():
+            for p in phrases(line.strip()):
+                seen.setdefault(p, None)
+    texts = list(seen)
+    return Split("unlabeled", texts, np.full(len(texts), -1, dtype=np.int64), f"{path} (phrases)")
+
+
 def sst2_test(data_dir: str | os.PathLike) -> Split | None:
     """The binary SST-2 test sentences (non-neutral test roots), or None when the trees are absent."""
     folder = find_trees(data_dir)

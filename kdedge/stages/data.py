@@ -49,6 +49,8 @@ class DataConfig:
                              "folder has it.", choices=UNLABELED)
     # Labeling 100k sentences takes ~10 min on 2 cores.
     max_unlabeled: int = setting(100_000, "Sample size of --unlabeled.")
+    tree_phrases: bool = setting(False, "sst5/sst3/sst2: add every distinct phrase of the treebank's train trees "
+                                 "(their subtrees; ~150k) to the unlabeled transfer text.")
     max_train: int | None = setting(None, "Keep N train examples (seeded sample).", type=int)
     offline: bool = setting(False, "Never download: a dataset no data folder has is an error naming the URL and "
                             "the folder to put it in (else it is downloaded into $KDEDGE_DATA or "
@@ -60,6 +62,8 @@ class DataConfig:
             raise ConfigError(f"--max-train must be >= 1, got {self.max_train}")
         if self.unlabeled not in UNLABELED:
             raise ConfigError(f"--unlabeled must be one of {', '.join(UNLABELED)}, got {self.unlabeled!r}")
+        if self.tree_phrases and self.dataset not in ("sst5", "sst3", "sst2"):
+            raise ConfigError(f"--tree-phrases is for sst5, sst3 and sst2 (the treebank), not {self.dataset}")
         if self.max_unlabeled < 1:
             raise ConfigError(f"--max-unlabeled must be >= 1, got {self.max_unlabeled}")
         if self.label_names is not None:
@@ -134,6 +138,9 @@ def run_data(out: str | Path, cfg: DataConfig) -> dict:
     parts = []
     if cfg.dataset == "custom" and ds.unlabeled is not None:  # --unlabeled-file: the user's own text
         parts.append(ds.unlabeled)
+    if cfg.tree_phrases:
+        from kdedge.data.sst_trees import train_phrases
+        parts.append(train_phrases(data_dir))
     if source == "imdb":
         from kdedge.data.unlabeled import imdb_unlabeled
         # A sentence-level task (SST-2) gets IMDB sentences; a review-level one, reviews.
