@@ -41,6 +41,7 @@ def main() -> None:
     p.add_argument("--run", required=True, type=Path, help="folder with data/ teacher/ distill/ export/ bench/")
     p.add_argument("--command", action="append", default=[], help="a command that made the run (repeatable)")
     p.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<dataset>")
+    p.add_argument("--teacher-dir", type=Path, default=None, help="the teacher stage folder (default RUN/teacher)")
     args = p.parse_args()
     report = json.loads((args.run / "bench" / "report.json").read_text())
     stats = json.loads((args.run / "data" / "stats.json").read_text())
@@ -48,7 +49,7 @@ def main() -> None:
     results.mkdir(parents=True, exist_ok=True)
     report["run"] = {"commands": args.command, "benchmark_command": f"python benchmarks/treebank_report.py --run "
                      f"{args.run}", "data": {k: stats[k] for k in ("dataset", "label_names", "train", "eval")},
-                     "teacher": json.loads((args.run / "teacher" / "metrics.json").read_text()),
+                     "teacher": json.loads(((args.teacher_dir or args.run / "teacher") / "metrics.json").read_text()),
                      "distill_metrics": json.loads((args.run / "distill" / "metrics.json").read_text())}
     report["targets"] = [t for t in targets(report) if not t["target"].startswith("baseline")]
     report["targets_of"] = "issue 11"
