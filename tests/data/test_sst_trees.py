@@ -70,3 +70,14 @@ def test_real_treebank_counts() -> None:
     assert len(sst3.eval) == 2210 and sorted(set(sst3.eval.labels.tolist())) == [0, 1, 2]
     sst2 = load_dataset("sst2", REAL_DATA)
     assert sst2.test is not None and len(sst2.test) == 1821
+
+
+def test_train_phrases_are_every_distinct_subtree_of_the_train_trees_only(tmp_path: Path) -> None:
+    from kdedge.data.sst_trees import phrases, train_phrases
+
+    assert phrases("(3 (2 It) (4 (2 -LRB-) (3 good)))") == ["It", "(", "good", "( good", "It ( good"]
+    trees = write_trees(tmp_path)
+    (trees / "test.txt").write_text("(4 (4 secret) (4 words))\n")
+    split = train_phrases(tmp_path)
+    assert "secret" not in split.texts and "awful ." in split.texts and "awful" in split.texts
+    assert len(split.texts) == len(set(split.texts)) and (split.labels == -1).all()
