@@ -13,13 +13,14 @@ import unicodedata
 import numpy as np
 import pytest
 
-mp_text = pytest.importorskip("mediapipe.tasks.python.text", reason="mediapipe is a test extra (README install)")
-from mediapipe.tasks.python.core import base_options as mp_base  # noqa: E402
+# Installed by the README's install line (and .ci/run): a missing mediapipe fails here rather than skipping.
+from mediapipe.tasks.python import text as mp_text
+from mediapipe.tasks.python.core import base_options as mp_base
 
-from kdedge import TextClassifier  # noqa: E402
-from kdedge.errors import StageInputError  # noqa: E402
-from kdedge.text.tokenizer import RegexTokenizer  # noqa: E402
-from tests.support import make_sentences, tiny_student_config  # noqa: E402
+from kdedge import TextClassifier
+from kdedge.errors import StageInputError
+from kdedge.text.tokenizer import RegexTokenizer
+from tests.support import make_sentences, tiny_student_config
 
 MAX_LEN = 16
 CAFE = "café"

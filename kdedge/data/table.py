@@ -173,7 +173,12 @@ def load_table(
     Raises:
         DataError: Unknown extension, missing column, bad row or bad label.
     """
-    path = Path(path)
+    return _read_split(Path(path), text_column, label_column, name, labeled, label_names)[0]
+
+
+def _read_split(path: Path, text_column: str | None, label_column: str | None, name: str | None,
+                labeled: bool, label_names: list[str] | None) -> tuple[Split, list[str]]:
+    """:func:`load_table`, and the label names it used (given, or inferred from this file)."""
     records = _records(path, text_column, label_column, labeled)
     texts: list[str] = []
     for line_no, text, _ in records:
@@ -190,7 +195,8 @@ def load_table(
         labeled_cells = [c for c in cells if _label_kind(c[2], path, c[1]) is not None]
         label_names = infer_label_names(labeled_cells) if labeled_cells else list(SENTIMENT_LABELS)
     labels = [parse_label(label, path, line_no, label_names) for _, line_no, label in cells]
-    return Split(name=name or path.stem, texts=texts, labels=np.array(labels, dtype=np.int64), source=str(path))
+    split = Split(name=name or path.stem, texts=texts, labels=np.array(labels, dtype=np.int64), source=str(path))
+    return split, label_names
 
 
 def load_files(
@@ -210,13 +216,7 @@ def load_files(
     Raises:
         DataError: A bad file or label, or the train/eval file has no labeled rows.
     """
-    if label_names is None:
-        train_path = Path(train_path)
-        cells = [(train_path, line_no, label) for line_no, _, label in _records(train_path, text_column,
-                                                                                  label_column, True)]
-        cells = [c for c in cells if _label_kind(c[2], train_path, c[1]) is not None]
-        label_names = infer_label_names(cells) if cells else list(SENTIMENT_LABELS)
-    train = load_table(train_path, text_column, label_column, name="train", label_names=label_names)
+    train, label_names = _read_split(Path(train_path), text_column, label_column, "train", True, label_names)
     eval_ = load_table(eval_path, text_column, label_column, name="eval", label_names=label_names)
     for split in (train, eval_):
         if split.num_labeled == 0:

@@ -106,6 +106,7 @@ class _Student:
     check_ids: np.ndarray  # eval rows each .tflite is compared with Keras on
     keras_logits: np.ndarray  # the Keras outputs on check_ids (probabilities with --output probabilities)
     card: "_Card | None" = None  # what the metadata says, None when the files carry none
+    output: str = "logits"  # what the files output: logits, or probabilities (a Softmax at the end)
 
     def representative(self):
         for row in self.calib:
@@ -126,7 +127,6 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
     ``out`` is left untouched. Returns the manifest.
     """
     from kdedge.data import Split
-    from kdedge.training.distill import predict
 
     cfg.validate()
     distill_dir = layout.require(distill_dir, "distill", layout.CONFIG, layout.STUDENT, layout.TOKENIZER)
@@ -146,8 +146,9 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
     student = _load_student(distill_dir, train, evals, cfg)
     student.card = metadata_card(student.model, student.tokenizer, data_dir, distill_dir, cfg)
     if cfg.output == "probabilities":
-        student.model = with_softmax(student.model)
-        student.keras_logits = predict(student.model, student.check_ids)
+        from kdedge.classifier import softmax
+        student.model, student.output = with_softmax(student.model), cfg.output
+        student.keras_logits = softmax(student.keras_logits).astype(np.float32)
     manifest = {"max_len": student.tokenizer.max_len, "output": cfg.output,
                 "metadata": student.card is not None, "models": export_student(student, out, cfg)}
     student.tokenizer.save(out / layout.TOKENIZER)
@@ -294,7 +295,7 @@ def _checked_entry(student: _Student, content: bytes, out: Path, file: str, **fi
     write_bytes(out / file, content)
     return {"name": file.removesuffix(".tflite"), "file": file, "kind": "student", **fields,
             "inputs": ["input_ids"], "tokenizer": layout.TOKENIZER, "bytes": len(content),
-            "sha256": sha256_file(out / file), **_file_fields(content, student.card, student.model),
+            "sha256": sha256_file(out / file), **_file_fields(content, student.card, student.output),
             "check": {"examples": len(student.check_ids),
                       "label_agreement_with_keras": float((lite.argmax(1) == student.keras_logits.argmax(1)).mean()),
                       "max_abs_logit_error": float(np.abs(lite - student.keras_logits).max())}}
@@ -343,17 +344,12 @@ def export_baseline(path: Path, out: Path, student: _Student, cfg: ExportConfig)
     return {"name": "baseline_float32", "file": layout.BASELINE_TFLITE, "kind": "baseline",
             "quantization": "float32", "inputs": ["input_ids"], "tokenizer": layout.TOKENIZER,
             "bytes": len(content), "sha256": sha256_file(out / layout.BASELINE_TFLITE),
-            **_file_fields(content, student.card, model)}
+            **_file_fields(content, student.card, cfg.output)}
 
 
-def _file_fields(content: bytes, card, model) -> dict:
+def _file_fields(content: bytes, card, output: str) -> dict:
     """Manifest fields of a student file: its output, whether it carries metadata, the runtime it needs."""
-    return {"output": card.output if card is not None else _output_of(model), "metadata": card is not None,
-            "min_runtime_version": min_runtime_version(content)}
-
-
-def _output_of(model) -> str:
-    return "probabilities" if model.layers and model.layers[-1].name == "probabilities" else "logits"
+    return {"output": output, "metadata": card is not None, "min_runtime_version": min_runtime_version(content)}
 
 
 def export_teacher(teacher_dir: Path, out: Path) -> dict:
@@ -421,8 +417,7 @@ def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: 
                         "quantization": v["quantization"], "variant": v["spec"], "method": v["method"],
                         "inputs": ["input_ids"], "tokenizer": layout.variant_tokenizer(v["name"]),
                         "bytes": len(content), "sha256": sha256_file(out / file),
-                        "output": cfg.output, "metadata": card is not None,
-                        "min_runtime_version": min_runtime_version(content),
+                        **_file_fields(content, card, cfg.output),
                         "convert_seconds": round(time.perf_counter() - t0, 2)})
     return entries
 

@@ -106,6 +106,11 @@ def fnv1a32(token: str) -> int:
     return h
 
 
+def ranked(counts: collections.Counter, min_count: int, keep: int) -> list[str]:
+    """The ``keep`` tokens seen at least ``min_count`` times, by descending count, ties by the token string."""
+    return sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))[:keep]
+
+
 class WordTokenizer:
     """Word-level tokenizer with a fixed output length.
 
@@ -140,8 +145,7 @@ class WordTokenizer:
             counts.update(splitter.findall(text.lower() if lowercase else text))
         for mask in MASKS:
             counts.pop(mask, None)
-        ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
-        return cls([PAD, UNK] + ranked[:vocab_size - 2], max_len, lowercase)
+        return cls([PAD, UNK] + ranked(counts, min_count, vocab_size - 2), max_len, lowercase)
 
     @property
     def num_ids(self) -> int:
@@ -309,8 +313,7 @@ class RegexTokenizer:
         counts = collections.Counter()
         for text in texts:
             counts.update(t for t in splitter.split(cut_at_nul(text).lower()) if t)
-        ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
-        return cls([REGEX_PAD, REGEX_UNK] + ranked[:vocab_size - 2], max_len, delim)
+        return cls([REGEX_PAD, REGEX_UNK] + ranked(counts, min_count, vocab_size - 2), max_len, delim)
 
     @property
     def num_ids(self) -> int:
