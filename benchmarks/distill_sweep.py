@@ -8,7 +8,10 @@ variants, each a student (``StudentConfig`` fields) and a distillation
 (``DistillConfig`` fields). Every variant is trained with its labels-only twin
 (same initial student, labeled examples, epochs and schedule), so each row
 shows what distillation buys. Accuracy is the float Keras student's on the
-eval split, the last epoch's (no model is picked on the eval split).
+eval split, of the epoch distill kept: the last, or, where the data folder has a
+validation split (SST-5/SST-3: the dev trees), the epoch of best validation
+accuracy. The eval split picks nothing; the variant with the best validation
+accuracy is marked as the one to ship.
 
 Finished variants are kept in ``--work`` and skipped on a rerun, so an
 interrupted sweep resumes. Writes ``<results>/<name>.{json,md,png}``.
@@ -37,7 +40,7 @@ def digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
-TWIN_FIELDS = ("epochs", "batch_size", "lr", "schedule", "seed", "freeze_embeddings")
+TWIN_FIELDS = ("epochs", "batch_size", "lr", "schedule", "seed", "freeze_embeddings", "keep")
 
 
 def run_variant(variant: dict, run: Path, data: Path, work: Path, base: dict, twins: dict) -> dict:
@@ -48,7 +51,8 @@ def run_variant(variant: dict, run: Path, data: Path, work: Path, base: dict, tw
         run_student(data, student_dir, scfg, run / "teacher")
     # The labels-only twin depends on the student and the training budget only: train it once per
     # (student, epochs, batch, lr, schedule, seed) and reuse it for the other losses.
-    twin_key = digest([dataclasses.asdict(scfg), str(data)] + [getattr(dcfg, f) for f in TWIN_FIELDS])
+    twin_key = digest([dataclasses.asdict(scfg), str(data)] + [getattr(dcfg, f) for f in TWIN_FIELDS
+                                                                if getattr(dcfg, f) != "auto"])
     twin = twins.get(twin_key)
     out = work / "variants" / digest([dataclasses.asdict(scfg), dataclasses.asdict(dcfg), str(data)])
     if twin is not None and not (out / "config.json").exists():  # (a folder from before keeps its twin)
@@ -69,7 +73,10 @@ def run_variant(variant: dict, run: Path, data: Path, work: Path, base: dict, tw
             "gain": m.get("gain_over_baseline"), "agreement_with_teacher": m["agreement_with_teacher"],
             "teacher_accuracy": m["teacher_eval_accuracy"], "transfer_examples": m["transfer_examples"],
             "distill_seconds": m["distill_seconds"],
-            "epoch_accuracy": [r.get("eval_accuracy") for r in history]}
+            "epoch_accuracy": [r.get("eval_accuracy") for r in history],
+            "valid_accuracy": m.get("valid_accuracy"), "teacher_valid_accuracy": m.get("teacher_valid_accuracy"),
+            "kept_epoch": m.get("kept_epoch", len(history)),
+            "epoch_valid_accuracy": [r.get("valid_accuracy") for r in history]}
 
 
 def main() -> int:
@@ -77,12 +84,13 @@ def main() -> int:
     p.add_argument("--config", required=True)
     p.add_argument("--work", default=None, help="scratch folder (default runs/sweeps/<config name>)")
     p.add_argument("--results", default=None, help="default benchmarks/results/<dataset>")
+    p.add_argument("--run", default=None, help="the run folder (default: the config's \"run\")")
     p.add_argument("--only", default=None, help="comma-separated variant names to run")
     args = p.parse_args()
     config = json.loads(Path(args.config).read_text())
     name = Path(args.config).stem
-    run = Path(config["run"])
-    data = Path(config.get("data", run / "data"))
+    run = Path(args.run or config["run"])
+    data = Path(config["data"]) if "data" in config and not args.run else run / "data"
     dataset = read_json(data / "config.json")["dataset"]
     work = Path(args.work or ROOT / "runs" / "sweeps" / name)
     results = Path(args.results or ROOT / "benchmarks" / "results" / dataset)
@@ -97,7 +105,11 @@ def main() -> int:
         r = rows[-1]
         print(f"{r['name']}: {r['accuracy']:.4f} (labels-only {r['labels_only_accuracy']}) "
               f"in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    report = {"name": name, "command": "python benchmarks/distill_sweep.py " + shlex.join(sys.argv[1:]),
+    with_valid = [r for r in rows if r["valid_accuracy"] is not None]
+    if with_valid:
+        max(with_valid, key=lambda r: r["valid_accuracy"])["chosen"] = True
+    report = {"name": name, "run": str(run),
+              "command": "python benchmarks/distill_sweep.py " + shlex.join(sys.argv[1:]),
               "config": config, "machine": machine_info(), "data": str(data),
               "stats": read_json(data / "stats.json"), "rows": rows,
               "not_run": [v["name"] for v in config["variants"] if only and v["name"] not in only]}
@@ -111,18 +123,25 @@ def main() -> int:
 def render(r: dict) -> str:
     m = r["machine"]
     st = r["stats"]
-    parts = ", ".join(f"{k} {st[k]['examples']}" for k in ("train", "unlabeled", "eval") if k in st)
+    parts = ", ".join(f"{k} {st[k]['examples']}" for k in ("train", "unlabeled", "valid", "eval") if k in st)
     teacher = r["rows"][0]["teacher_accuracy"] if r["rows"] else None
+    valid = any(row.get("valid_accuracy") is not None for row in r["rows"])
     out = [f"# Distillation sweep: {r['name']}", "", "```", r["command"], "```", "",
-           f"- Data: `{r['data']}` ({parts}); teacher `{r['config']['run']}/teacher`, "
+           f"- Data: `{r['data']}` ({parts}); teacher `{r['run']}/teacher`, "
            f"its eval accuracy {teacher:.2%}." if teacher is not None else "",
            "- Accuracy: the float Keras student on the eval split after the last epoch; `labels-only`: the same "
-           "initial student trained on the gold labels alone, same epochs and schedule.",
+           "initial student trained on the gold labels alone, same epochs and schedule." if not valid else
+           f"- Validation split: {st['valid']['examples']} examples (`valid.jsonl`); teacher "
+           f"{r['rows'][0]['teacher_valid_accuracy']:.2%} on it. Each student (and its labels-only twin: the same "
+           "initial student trained on the gold labels alone, same epochs and schedule) keeps the epoch of best "
+           "validation accuracy; **bold** marks the variant of best validation accuracy, chosen without looking at "
+           "the eval column.",
            f"- Machine: {m['cpu']}, {m['cores']} cores; commit {m['git_commit']}; {m['date']}. `distill s` is the "
            "distill stage's wall time for the student alone; sweeps ran beside other jobs, so these are upper "
            "bounds (the SST-2 report times the default alone).", "",
-           "| variant | arch | params | loss | accuracy | labels-only | gain | agreement w/ teacher "
-           "| per-epoch accuracy | distill s |", "|---|---|---:|---|---:|---:|---:|---:|---|---:|"]
+           "| variant | arch | params | loss | " + ("valid (kept epoch) | " if valid else "")
+           + "accuracy | labels-only | gain | agreement w/ teacher | per-epoch accuracy | distill s |",
+           "|---|---|---:|---|" + ("---:|" if valid else "") + "---:|---:|---:|---:|---|---:|"]
     for row in r["rows"]:
         d = row["distill"]
         loss = (f"{d['soft_loss']} w_soft {d['w_soft']:g}, hard {d['w_hard']:g}, gold {d['w_gold']:g}"
@@ -131,7 +150,10 @@ def render(r: dict) -> str:
                 + (f", aug ×{d['augment_copies']}" if d.get("augment_copies") else ""))
         lo = row["labels_only_accuracy"]
         gain = "-" if row["gain"] is None else f"{100 * row['gain']:+.1f} pts"
-        out.append(f"| {row['name']} | {row['student']['arch']} | {row['params']:,} | {loss} | "
+        name = f"**{row['name']}**" if row.get("chosen") else row["name"]
+        kept = (f"{row['valid_accuracy']:.2%} ({row['kept_epoch']}; "
+                + " ".join(f"{a:.3f}" for a in row["epoch_valid_accuracy"]) + ") | ") if valid else ""
+        out.append(f"| {name} | {row['student']['arch']} | {row['params']:,} | {loss} | {kept}"
                    f"{row['accuracy']:.2%} | {'-' if lo is None else f'{lo:.2%}'} | "
                    f"{gain} | "
                    f"{row['agreement_with_teacher']:.2%} | "

@@ -57,7 +57,8 @@ def data(out, overwrite, seed, **kw):
     cfg.validate()
     out = fresh_out(out, overwrite)
     stats = run_data(out, cfg)
-    click.echo(f"train {stats['train']['examples']} / eval {stats['eval']['examples']} examples -> {out}")
+    extra = "".join(f" / {k} {stats[k]['examples']}" for k in ("valid", "test", "unlabeled") if k in stats)
+    click.echo(f"train {stats['train']['examples']} / eval {stats['eval']['examples']}{extra} examples -> {out}")
 
 
 @cli.command()
@@ -122,8 +123,10 @@ def distill(data_dir, out, overwrite, seed, **kw):
     out = fresh_out(out, overwrite)
     m = run_distill(data_dir, teacher_dir, student_dir, out, cfg)
     base = (f", labels-only twin {m['baseline_eval_accuracy']:.4f}" if "baseline_eval_accuracy" in m else "")
+    kept = (f"; epoch {m['kept_epoch']} kept, valid accuracy {m['valid_accuracy']:.4f} "
+            f"(teacher {m['teacher_valid_accuracy']:.4f})" if "valid_accuracy" in m else "")
     click.echo(f"student eval accuracy {m['eval_accuracy']:.4f} (teacher {m['teacher_eval_accuracy']:.4f}{base})"
-               f" -> {out}")
+               f"{kept} -> {out}")
 
 
 @cli.command()

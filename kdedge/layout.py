@@ -32,6 +32,7 @@ CONFIG = "config.json"  # the resolved settings of a stage; written last, so it 
 TRAIN = "train.jsonl"
 EVAL = "eval.jsonl"
 TEST = "test.jsonl"  # a second labeled eval split, when the dataset has one (SST-2: the treebank's test)
+VALID = "valid.jsonl"  # a validation split for model choice, when the dataset has one (SST-5/SST-3: dev trees)
 UNLABELED = "unlabeled.jsonl"
 STATS = "stats.json"
 

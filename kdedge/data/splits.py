@@ -87,6 +87,8 @@ class Dataset:
         label_names: Name of each label id, e.g. ``["negative", "positive"]``.
         test: A second labeled evaluation split, when the dataset has one
             (SST-2: the test sentences of the treebank).
+        valid: A labeled validation split for choosing among epochs or settings, kept apart
+            from ``eval`` (SST-5/SST-3: the treebank's dev trees, while ``eval`` is its test).
     """
 
     name: str
@@ -95,6 +97,7 @@ class Dataset:
     unlabeled: Split | None
     label_names: list[str]
     test: Split | None = None
+    valid: Split | None = None
 
 
 def read_label_names(data_dir: str | os.PathLike) -> list[str] | None:

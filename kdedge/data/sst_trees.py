@@ -85,9 +85,8 @@ def read_trees(path: Path, name: str, task: str) -> Split:
 
 
 def load_sst_trees(data_dir: str | os.PathLike, task: str) -> Dataset:
-    """``sst5`` or ``sst3`` from the treebank: train = train trees, eval = **test** trees.
-
-    The dev trees are not read (papers report SST-5/SST-3 on test).
+    """``sst5`` or ``sst3`` from the treebank: train = train trees, eval = **test** trees (papers
+    report SST-5/SST-3 on test), valid = dev trees (for choosing an epoch without looking at test).
 
     Raises:
         DataError: The trees are missing or malformed.
@@ -98,7 +97,7 @@ def load_sst_trees(data_dir: str | os.PathLike, task: str) -> Dataset:
                         "(the Stanford trainDevTestTrees_PTB.zip layout)")
     return Dataset(name=task, train=read_trees(folder / "train.txt", "train", task),
                    eval=read_trees(folder / "test.txt", "eval", task), unlabeled=None,
-                   label_names=list(LABEL_NAMES[task]))
+                   label_names=list(LABEL_NAMES[task]), valid=read_trees(folder / "dev.txt", "valid", task))
 
 
 def phrases(line: str) -> list[str]:

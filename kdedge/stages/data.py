@@ -132,9 +132,12 @@ def run_data(out: str | Path, cfg: DataConfig) -> dict:
     train.to_jsonl(out / layout.TRAIN)
     ds.eval.to_jsonl(out / layout.EVAL)
     stats = {"dataset": ds.name, "label_names": ds.label_names, "train": _stats(train), "eval": _stats(ds.eval)}
-    if ds.test is not None:
-        ds.test.to_jsonl(out / layout.TEST)
-        stats["test"] = _stats(ds.test)
+    for name, split, key in ((layout.TEST, ds.test, "test"), (layout.VALID, ds.valid, "valid")):
+        if split is not None:
+            split.to_jsonl(out / name)
+            stats[key] = _stats(split)
+        elif (out / name).exists():  # a stale split from an earlier run into the same folder
+            (out / name).unlink()
     parts = []
     if cfg.dataset == "custom" and ds.unlabeled is not None:  # --unlabeled-file: the user's own text
         parts.append(ds.unlabeled)

@@ -4,9 +4,11 @@ Reads a data folder, a teacher folder and a student folder; the teacher labels
 the transfer set (the train split and any unlabeled text) once, through the
 logit store (:mod:`kdedge.training.transfer`), and the student is trained on
 :func:`kdedge.training.losses.kd_loss` (:mod:`kdedge.training.distill`). Every
-epoch logs the soft loss, the hard loss and the accuracy on the eval split. The
-epoch count is fixed and the last epoch's weights are kept -- the eval split is
-never used to pick a model, so its accuracy stays an honest estimate.
+epoch logs the soft loss, the hard loss and the accuracy on the eval split (and
+on the validation split, ``valid.jsonl``, when the data folder has one). The
+last epoch's weights are kept, or with ``--keep best`` (the default when there is
+a validation split: SST-5/SST-3) the epoch of best validation accuracy -- the
+eval split is never used to pick a model, so its accuracy stays an honest estimate.
 
 Output folder (``kdedge distill --out DIR``)::
 
@@ -34,6 +36,7 @@ from kdedge.training.distribute import STRATEGIES, check_strategy
 from kdedge.training.losses import SOFT_LOSSES
 
 SCHEDULES = ("cosine", "constant")
+KEEPS = ("auto", "last", "best")
 
 
 @dataclasses.dataclass
@@ -60,6 +63,10 @@ class DistillConfig:
     lr: float = setting(2e-3, "Student peak learning rate (Adam).")
     schedule: str = setting("cosine", "Student learning-rate schedule: cosine (decay to 0 over the run) or "
                             "constant.", choices=SCHEDULES)
+    keep: str = setting("auto", "Weights to keep: last (the last epoch's), best (the epoch of best accuracy on the "
+                        "data folder's validation split, valid.jsonl: the treebank's dev trees for sst5/sst3), or "
+                        "auto (best when there is a validation split, else last). The twin is kept the same way.",
+                        choices=KEEPS)
     # The reference that shows what distillation buys: same initial student, labeled examples, epochs, schedule.
     baseline: bool = setting(True, "Also train the labels-only twin of the student (the reference row).")
     freeze_embeddings: bool = setting(False, "Keep the student's (teacher-initialized) embedding table fixed "
@@ -102,6 +109,8 @@ class DistillConfig:
         if self.p_mask + self.p_replace > 1.0:
             raise ConfigError(f"--p-mask + --p-replace must be <= 1, got {self.p_mask + self.p_replace:g}")
         check_strategy(self.strategy)
+        if self.keep not in KEEPS:
+            raise ConfigError(f"--keep must be one of {', '.join(KEEPS)}, got {self.keep!r}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"--schedule must be cosine or constant, got {self.schedule!r}")
 
@@ -120,6 +129,8 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
     teacher_dir = layout.require(teacher_dir, "teacher", layout.CONFIG, layout.TEACHER_MODEL_CONFIG)
     student_dir = layout.require(student_dir, "student", layout.CONFIG, layout.STUDENT, layout.TOKENIZER)
     out = Path(out)
+    if cfg.keep == "best" and not (data_dir / layout.VALID).is_file():
+        raise ConfigError(f"--keep best: {data_dir / layout.VALID} is missing (this dataset has no validation split)")
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     started = time.perf_counter()
 
@@ -132,7 +143,12 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
     ids, eval_ids = tokenizer.encode(texts, masks=True), tokenizer.encode(evals.texts)
     eval_labels = evals.labels
     labeled = eval_labels >= 0
-    history = train_student(model, ids, z_train, labels, cfg, eval_ids[labeled], eval_labels[labeled])
+    valid = ts["valid"]
+    keep_best = cfg.keep == "best" or (cfg.keep == "auto" and valid is not None)
+    picks = {}
+    if valid is not None:
+        picks = {"valid_ids": tokenizer.encode(valid.texts), "valid_labels": valid.labels, "keep_best": keep_best}
+    history = train_student(model, ids, z_train, labels, cfg, eval_ids[labeled], eval_labels[labeled], **picks)
     z_student = predict(model, eval_ids)
     distill_seconds = time.perf_counter() - started
 
@@ -145,13 +161,14 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         # The teacher's logits go in with weight 0: the soft/hard columns of its history then show
         # how far the twin is from the teacher, without training on them.
         history_base = train_student(baseline, ids[gold], z_train[gold], labels[gold], base_cfg,
-                                     eval_ids[labeled], eval_labels[labeled], desc="baseline")
+                                     eval_ids[labeled], eval_labels[labeled], desc="baseline", **picks)
         z_base = predict(baseline, eval_ids)
 
     metrics = {
         "eval_accuracy": float((z_student.argmax(1)[labeled] == eval_labels[labeled]).mean()),
         "teacher_eval_accuracy": float((z_eval.argmax(1)[labeled] == eval_labels[labeled]).mean()),
         "agreement_with_teacher": float((z_student.argmax(1) == z_eval.argmax(1)).mean()),
+        "kept_epoch": next(r["epoch"] for r in history if r["kept"]),
         "transfer_examples": len(texts),
         "labeled_examples": int((labels >= 0).sum()),
         "transfer_parts": parts,
@@ -161,7 +178,11 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         "distill_seconds": round(distill_seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
     }
+    if valid is not None:
+        metrics["valid_accuracy"] = next(r["valid_accuracy"] for r in history if r["kept"])
+        metrics["teacher_valid_accuracy"] = float((ts["z_valid"].argmax(1) == valid.labels).mean())
     if baseline is not None:
+        metrics["baseline_kept_epoch"] = next(r["epoch"] for r in history_base if r["kept"])
         metrics["baseline_eval_accuracy"] = float((z_base.argmax(1)[labeled] == eval_labels[labeled]).mean())
         metrics["gain_over_baseline"] = metrics["eval_accuracy"] - metrics["baseline_eval_accuracy"]
         save_student(baseline, out / layout.BASELINE)

@@ -18,12 +18,18 @@ from kdedge.progress import progress
 
 def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np.ndarray,
                   cfg, eval_ids: np.ndarray | None = None,
-                  eval_labels: np.ndarray | None = None, desc: str = "distill") -> list[dict]:
+                  eval_labels: np.ndarray | None = None, desc: str = "distill",
+                  valid_ids: np.ndarray | None = None, valid_labels: np.ndarray | None = None,
+                  keep_best: bool = False) -> list[dict]:
     """Train ``model`` in place with the distillation loss. Returns per-epoch history.
 
     ``cfg``: a :class:`kdedge.stages.distill.DistillConfig` (the loss weights and schedule,
     ``temperature``, ``soft_loss``, ``epochs``, ``batch_size``, ``lr``, ``schedule``,
-    ``freeze_embeddings``, ``seed``). ``labels`` is -1 for unlabeled rows.
+    ``freeze_embeddings``, ``seed``). ``labels`` is -1 for unlabeled rows. Each epoch's
+    accuracy on the eval split (and on the validation split, if given) goes in the history;
+    with ``keep_best`` the model ends with the weights of the first epoch of highest validation
+    accuracy (that row has ``"kept": true``), else with the last epoch's. The eval split never
+    chooses anything.
     """
     import tensorflow as tf
 
@@ -53,8 +59,11 @@ def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss, soft, hard, gold
 
+    if keep_best and valid_ids is None:
+        raise ValueError("keep_best needs a validation split")
     history = []
     done = 0
+    best = (-1.0, None, None)  # validation accuracy, epoch, weights
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
         sums = np.zeros(4)
@@ -75,10 +84,20 @@ def train_student(model, ids: np.ndarray, teacher_logits: np.ndarray, labels: np
         if eval_ids is not None:
             pred = predict(model, eval_ids).argmax(1)
             row["eval_accuracy"] = float((pred == eval_labels).mean())
+        if valid_ids is not None:
+            row["valid_accuracy"] = float((predict(model, valid_ids).argmax(1) == valid_labels).mean())
+            if keep_best and row["valid_accuracy"] > best[0]:
+                best = (row["valid_accuracy"], epoch, [w.copy() for w in model.get_weights()])
         history.append(row)
         print(f"{desc} epoch {epoch}: loss {row['loss']:.4f} soft {row['soft_loss']:.4f} "
               f"hard {row['hard_loss']:.4f} gold {row['gold_loss']:.4f}"
+              + (f" valid acc {row['valid_accuracy']:.4f}" if "valid_accuracy" in row else "")
               + (f" eval acc {row['eval_accuracy']:.4f}" if "eval_accuracy" in row else ""), file=sys.stderr)
+    for row in history:
+        row["kept"] = row["epoch"] == (best[1] if keep_best else cfg.epochs)
+    if keep_best and best[1] != cfg.epochs:
+        model.set_weights(best[2])
+        print(f"{desc}: kept epoch {best[1]} (best validation accuracy {best[0]:.4f})", file=sys.stderr)
     return history
 
 

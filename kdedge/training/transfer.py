@@ -76,8 +76,9 @@ def transfer_set(data_dir: Path, teacher_dir: Path, tokenizer, cfg, cache_dir: P
     folder's unlabeled text, and ``cfg.augment_copies`` augmented copies of the train split;
     each is cached on its own, so changing the augmentation does not relabel the rest.
     Returns ``texts``, ``labels`` (-1 where unlabeled), ``z`` (teacher logits), ``parts``
-    (name -> size), ``evals`` (the eval Split), ``z_eval``, ``labeled_now`` (texts the
-    teacher had to label) and ``teacher_seconds``.
+    (name -> size), ``evals`` (the eval Split), ``z_eval``, ``valid`` and ``z_valid`` (the data
+    folder's validation split and its logits, or None), ``labeled_now`` (texts the teacher had to
+    label) and ``teacher_seconds``.
     """
     from kdedge.data import Split
 
@@ -109,6 +110,11 @@ def transfer_set(data_dir: Path, teacher_dir: Path, tokenizer, cfg, cache_dir: P
         labeled_now += n
     z_eval, n = teacher.logits(evals.texts, "teacher labels eval")
     labeled_now += n
-    return {"texts": texts, "labels": labels, "z": np.concatenate(z_parts),
+    valid = z_valid = None
+    if (data_dir / layout.VALID).exists():
+        valid = Split.from_jsonl(data_dir / layout.VALID, "valid")
+        z_valid, n = teacher.logits(valid.texts, "teacher labels valid")
+        labeled_now += n
+    return {"valid": valid, "z_valid": z_valid, "texts": texts, "labels": labels, "z": np.concatenate(z_parts),
             "parts": {name: len(part) for name, part in parts.items()}, "evals": evals, "z_eval": z_eval,
             "labeled_now": labeled_now, "teacher_seconds": time.perf_counter() - t0}

@@ -37,12 +37,28 @@ def test_parse_tree_joins_leaves_and_unescapes_brackets() -> None:
     ("sst5", [4, 0, 2, 1, 3], ["very negative", "negative", "neutral", "positive", "very positive"]),
     ("sst3", [2, 0, 1, 0, 2], ["negative", "neutral", "positive"]),
 ])
-def test_sst5_and_sst3_read_roots_with_test_as_eval(tmp_path: Path, task, labels, names) -> None:
+def test_sst5_and_sst3_read_roots_with_test_as_eval_and_dev_as_valid(tmp_path: Path, task, labels, names) -> None:
     write_trees(tmp_path)
     (tmp_path / "trainDevTestTrees_PTB" / "trees" / "test.txt").write_text(TREES[1] + "\n")
+    (tmp_path / "trainDevTestTrees_PTB" / "trees" / "dev.txt").write_text(TREES[4] + "\n" + TREES[0] + "\n")
     ds = load_dataset(task, tmp_path)
     assert ds.label_names == names and ds.train.labels.tolist() == labels
     assert ds.train.texts[1] == "awful ." and ds.eval.texts == ["awful ."] and ds.test is None
+    assert ds.valid.texts == ["good enough", "A lovely -LRB-film-RRB-"]
+    assert ds.valid.labels.tolist() == labels[4:] + labels[:1]
+
+
+def test_data_stage_writes_the_valid_split_and_drops_a_stale_one(tmp_path: Path) -> None:
+    from kdedge.stages.data import DataConfig, run_data
+    write_trees(tmp_path)
+    stats = run_data(tmp_path / "out", DataConfig(dataset="sst3", data_dir=str(tmp_path), unlabeled="none"))
+    assert stats["valid"]["examples"] == len(TREES) and (tmp_path / "out" / "valid.jsonl").is_file()
+    (tmp_path / "trainDevTestTrees_PTB" / "trees" / "dev.txt").unlink()
+    (tmp_path / "SST-2").mkdir()
+    for name, rows in (("train.tsv", ["good film\t1", "bad film\t0"]), ("dev.tsv", ["dull\t0"])):
+        (tmp_path / "SST-2" / name).write_text("sentence\tlabel\n" + "\n".join(rows) + "\n")
+    stats = run_data(tmp_path / "out", DataConfig(dataset="sst2", data_dir=str(tmp_path), unlabeled="none"))
+    assert "valid" not in stats and not (tmp_path / "out" / "valid.jsonl").exists()
 
 
 def test_sst2_gets_the_binary_test_sentences_of_the_trees(tmp_path: Path) -> None:
