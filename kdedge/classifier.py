@@ -232,6 +232,7 @@ class TextClassifier:
         self.max_len = int(details[0]["shape"][1])
         self._input = details[0]["index"]
         self._batches: int | bool | None = None  # the batch the interpreter holds; False: it cannot batch
+        self._can_batch: bool | None = None
         try:
             self.tokenizer = RegexTokenizer.from_vocab_file(self.info.vocab, self.max_len, self.info.delim_regex)
         except ValueError as e:
@@ -253,19 +254,36 @@ class TextClassifier:
 
     batch_size = 64
 
+    @property
+    def batchable(self) -> bool:
+        """Whether the file runs a batch of texts in one call (cnn, wordavg, transformer; not the bilstm).
+
+        Tried once, on two empty texts, the first time it is asked (or the first time a batch runs)."""
+        if self._can_batch is None:
+            self._run(np.zeros((2, self.max_len), dtype=np.int32))
+        return bool(self._can_batch)
+
     def _run(self, ids: np.ndarray) -> np.ndarray:
         interp = self.model.interpreter
         if len(ids) > 1 and self._batches is not False:
             try:
-                if self._batches != len(ids):
-                    interp.resize_tensor_input(self._input, [len(ids), self.max_len], strict=True)
+                # Batches are padded to a power of two (padding rows are all <PAD>), so a stream of
+                # varying batch sizes (a server's micro-batches) resizes the interpreter a few times,
+                # not at every call. Rows are independent: the padding changes no output.
+                n = len(ids)
+                size = min(1 << (n - 1).bit_length(), max(self.batch_size, n))
+                if self._batches != size:
+                    interp.resize_tensor_input(self._input, [size, self.max_len], strict=True)
                     interp.allocate_tensors()
-                    self._batches = len(ids)
-                interp.set_tensor(self._input, ids)
+                    self._batches = size
+                batch = ids if size == n else np.concatenate([ids, np.zeros((size - n, self.max_len), ids.dtype)])
+                interp.set_tensor(self._input, batch)
                 interp.invoke()
-                return self.model.output_value().copy()
+                self._can_batch = True
+                return self.model.output_value()[:n].copy()
             except (RuntimeError, ValueError):
                 self._batches = False  # this file runs one example at a time
+                self._can_batch = False
                 interp.resize_tensor_input(self._input, [1, self.max_len], strict=True)
                 interp.allocate_tensors()
         if self._batches not in (None, False, 1):

@@ -28,6 +28,7 @@ from kdedge.flags import (build, data_option, distill_dir_option, folder, folder
 from kdedge.io import prepare_out_dir
 from kdedge.quiet import quiet_tensorflow
 from kdedge.measure.device.config import DeviceConfig
+from kdedge.serve.config import ServeConfig
 from kdedge.stages.bench import BenchConfig
 from kdedge.stages.compress import CompressConfig
 from kdedge.stages.data import DataConfig
@@ -357,6 +358,27 @@ def predict(model, texts, file, fmt, top_k, threads):
         shown = text if len(text) <= width else text[:width - 1] + "…"
         others = "  ".join(f"{c.label} {c.score:.3f}" for c in cats[1:])
         click.echo(f"{shown:{width}s}  {cats[0].label:16s}  {cats[0].score:.3f}  {others}".rstrip())
+
+
+@cli.command()
+@click.argument("model")
+@options(ServeConfig)
+def serve(model, **kw):
+    """Serve MODEL (a student .tflite, or a `kdedge export` folder) over HTTP, with a web page.
+
+    POST /v1/classify {"texts": [...]} answers with each text's label and probabilities (the
+    numbers `kdedge predict` gives); GET / is a page that classifies in the browser with
+    MediaPipe Tasks for Web (installed by `npm ci --prefix kdedge/serve/web`) or through the
+    API; /healthz, /readyz, /metrics (Prometheus) and /openapi.json are there too. From an
+    export folder the int8 student is served. Imports no TensorFlow. SIGTERM finishes the
+    requests in flight, then stops.
+    """
+    from kdedge.serve.config import served_file
+    from kdedge.serve.server import serve as run_serve
+
+    cfg = build(ServeConfig, kw)
+    cfg.validate()
+    run_serve(served_file(model), cfg)
 
 
 def main(argv: list[str] | None = None) -> None:
