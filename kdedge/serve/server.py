@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -24,6 +25,11 @@ def serve(model: str | Path, cfg: ServeConfig) -> None:
 
     cfg.validate()
     TextClassifier(model)  # fail fast on a file that cannot be served
+    # uvicorn answers SIGTERM/SIGINT by shutting down gracefully and then re-raising the signal
+    # under the handler that was there before it; this one turns that into a clean exit (status 0,
+    # and the ``finally`` below still runs) instead of death by signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     common = {"host": cfg.host, "port": cfg.port, "timeout_graceful_shutdown": cfg.graceful_timeout,
               "access_log": cfg.access_log, "log_level": "info", "server_header": False}
     if cfg.workers == 1:
@@ -42,3 +48,7 @@ def serve(model: str | Path, cfg: ServeConfig) -> None:
     finally:
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
+
+
+def _exit_cleanly(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise SystemExit(0)
