@@ -47,14 +47,33 @@ def time_invocations(model, feeds: list[dict], plan: TimingPlan) -> dict:
     """
     for i in range(plan.warmup):
         model(feeds[i % len(feeds)])
-    times: list[float] = []
-    batch, start = plan.min_runs, time.perf_counter()
-    while True:
-        for _ in range(batch):
-            model.set_inputs(feeds[len(times) % len(feeds)])
+
+    def run(start: int, n: int) -> list[float]:
+        times = []
+        for i in range(start, start + n):
+            model.set_inputs(feeds[i % len(feeds)])
             t0 = time.perf_counter()
             model.invoke()
             times.append(time.perf_counter() - t0)
+        return times
+
+    return adaptive_timing(run, plan)
+
+
+def adaptive_timing(run, plan: TimingPlan) -> dict:
+    """The stopping rule of every kdedge latency figure, for any timed call (warm-up already done).
+
+    ``run(start, n)`` makes ``n`` timed calls on inputs ``start .. start + n - 1`` (modulo the input
+    set) and returns their durations in seconds. Calls come in batches, each doubling the sample,
+    until the median's 95% CI is within ``plan.target_rel`` of it, or ``plan.time_cap_s`` seconds of
+    timing, or ``plan.max_runs`` calls. Used for LiteRT ``invoke()`` here, for text-in calls of
+    :class:`kdedge.TextClassifier`, and for ``classify(text)`` in a browser page
+    (:mod:`kdedge.serve.browser`), so all of them are summarized alike.
+    """
+    times: list[float] = []
+    batch, start = plan.min_runs, time.perf_counter()
+    while True:
+        times.extend(run(len(times), batch))
         summary = summarize_ms(times)
         converged = summary["ci_rel"] <= plan.target_rel
         spent = time.perf_counter() - start

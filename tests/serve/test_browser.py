@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
 from kdedge import TextClassifier
+from kdedge.serve.browser import PageDriver
 from tests.serve.support import REPO, running_server
 from tests.test_mediapipe import TEXTS, _mediapipe, _scores
 
-WEB = REPO / "kdedge" / "serve" / "web"
 ARTIFACTS = Path(os.environ.get("KDEDGE_TEST_ARTIFACTS", REPO / "tests" / ".artifacts"))
 TYPED = "A warm, funny and beautifully acted film."
-
-
-def drive(job: dict, tmp_path: Path, timeout: float = 240) -> dict:
-    """Run ``drive.mjs`` on ``job`` (headless Chromium through playwright-core) and return what it wrote."""
-    job = {"chromium": shutil.which("chromium") or "/usr/bin/chromium", "out": str(tmp_path / "out.json"), **job}
-    (tmp_path / "job.json").write_text(json.dumps(job))
-    proc = subprocess.run(["node", str(WEB / "drive.mjs"), str(tmp_path / "job.json")], cwd=WEB,
-                          capture_output=True, text=True, timeout=timeout, start_new_session=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(Path(job["out"]).read_text())
 
 
 def test_the_page_classifies_in_wasm_like_kdedge_and_mediapipe_python(pipeline_run, tmp_path):
@@ -35,9 +22,14 @@ def test_the_page_classifies_in_wasm_like_kdedge_and_mediapipe_python(pipeline_r
     shot = ARTIFACTS / "serve_page.png"
     shot.unlink(missing_ok=True)
     with running_server(model, tmp_path / "serve.log", "--max-chars", "200000") as (url, _):  # TEXTS has a 100k one
-        out = drive({"url": url + "/", "texts": TEXTS, "typed": TYPED, "screenshot": str(shot)}, tmp_path)
-    assert out["ready"] == {"local": True, "error": None}, out.get("logs")
-    assert out["browser"] and not [line for line in out["logs"] if line.startswith("pageerror")]
+        with PageDriver(url + "/") as page:
+            assert page.opened["ready"] == {"local": True, "error": None}
+            assert page.opened["browser"] and page.opened["cross_origin_isolated"]
+            out = page.classify(TEXTS)
+            typed = page.type(TYPED)
+            page.screenshot(shot)
+            ms = page.time(TEXTS[:3], 1, 5)
+        assert not [line for line in page.logs if line.startswith("pageerror")], page.logs
 
     clf = TextClassifier(model)
     want = clf.probabilities(TEXTS)
@@ -56,8 +48,9 @@ def test_the_page_classifies_in_wasm_like_kdedge_and_mediapipe_python(pipeline_r
         assert [server["scores"][k] for k in clf.labels] == [float(p) for p in row]
 
     # What a person sees after typing a sentence: both answers, and that they agree.
-    assert out["agree"].startswith("Browser and server agree"), out["agree"]
-    assert out["shown_label"] == clf.classify(TYPED)[0][0].label
+    assert typed["agree"].startswith("Browser and server agree"), typed["agree"]
+    assert typed["shown_label"] == clf.classify(TYPED)[0][0].label
+    assert len(ms) == 5 and all(t >= 0 for t in ms)
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -65,7 +58,9 @@ def test_the_page_says_why_when_the_browser_runtime_cannot_load(pipeline_run, tm
     """Pointed at a CDN this machine cannot reach, the page still classifies through the server."""
     model = pipeline_run / "export" / "student_int8.tflite"
     with running_server(model, tmp_path / "serve.log", "--cdn", "http://127.0.0.1:9/none") as (url, _):
-        out = drive({"url": url + "/", "texts": ["good film"]}, tmp_path)
-    assert out["ready"]["local"] is False and out["ready"]["error"]
+        with PageDriver(url + "/") as page:
+            ready = page.opened["ready"]
+            out = page.classify(["good film"])
+    assert ready["local"] is False and "in-browser model unavailable" in ready["error"]
     assert "error" in out["local"][0]
     assert out["server"][0]["label"] == TextClassifier(model).classify("good film")[0][0].label

@@ -1,6 +1,6 @@
 // The kdedge serve page. It classifies in the browser with MediaPipe Tasks for Web (the WASM build of the
 // C++ core Android and iOS run) loading the very .tflite the server serves, or through POST /v1/classify.
-// window.kdedge is what the tests and the browser benchmark drive: ready, classifyLocal, classifyServer, time.
+// window.kdedge is what the tests and the browser benchmark drive (kdedge/serve/browser.py through drive.mjs).
 
 const $ = (id) => document.getElementById(id);
 const info = await (await fetch("/v1/model")).json();
@@ -43,18 +43,21 @@ async function classifyServer(text) {
   return answer(body.results[0].scores, performance.now() - t0);
 }
 
-// The browser benchmark: per call of classify(text) (text in, probabilities out, tokenizer included),
-// timed inside the page so that no driver round trip is counted.
-function time(texts, warmup, minRuns, maxSeconds) {
-  for (let i = 0; i < warmup; i++) local.classify(texts[i % texts.length]);
-  const ms = [];
-  const stop = performance.now() + 1000 * maxSeconds;
-  for (let i = 0; i < minRuns || (performance.now() < stop && ms.length < 100 * minRuns); i++) {
-    const text = texts[i % texts.length];
+// The browser benchmark: calls of classify(text) (text in, probabilities out, tokenizer included), timed
+// inside the page so that no driver round trip is counted. time() makes n timed calls on texts
+// start .. start+n-1 (cycling) and returns their durations in ms; the driver decides when to stop, by
+// the same rule as every host figure (kdedge.measure.timing.adaptive_timing).
+function warmup(texts, n) {
+  for (let i = 0; i < n; i++) local.classify(texts[i % texts.length]);
+}
+
+function time(texts, start, n) {
+  const ms = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const text = texts[(start + i) % texts.length];
     const t0 = performance.now();
     local.classify(text);
-    ms.push(performance.now() - t0);
-    if (i >= minRuns && performance.now() >= stop) break;
+    ms[i] = performance.now() - t0;
   }
   return ms;
 }
@@ -134,4 +137,4 @@ $("text").addEventListener("input", () => { clearTimeout(pending); pending = set
 $("go").addEventListener("click", run);
 for (const el of document.querySelectorAll("input[name=where], #compare")) el.addEventListener("change", run);
 
-window.kdedge = { info, ready, run, classifyLocal, classifyServer, time };
+window.kdedge = { info, ready, run, classifyLocal, classifyServer, warmup, time };

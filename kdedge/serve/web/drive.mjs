@@ -1,31 +1,40 @@
 // Drives the kdedge serve page in headless Chromium (Debian's /usr/bin/chromium, through playwright-core;
-// no browser is downloaded). Used by the browser tests and the browser benchmark.
+// no browser is downloaded). The Python side is kdedge/serve/browser.py (tests and the browser benchmark).
 //
-//   node drive.mjs JOB.json
+//   node drive.mjs
 //
-// JOB: {"url", "texts": [...], "out": "result.json", "screenshot": "page.png"?, "typed": "text"?,
-//       "bench": {"warmup", "min_runs", "max_seconds", "repeats"}?, "chromium": "/usr/bin/chromium"?,
-//       "timeout_ms": 60000?}
-// Writes OUT: {"browser": version, "ready": {...}, "local": [answers], "server": [answers], "agree": text,
-//              "times_ms": [[...per call...] per repeat]?}
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+// One JSON object per line on stdin, one answer per line on stdout. The first line opens the page:
+//   {"url", "chromium"?, "timeout_ms"?}            -> {"ok": true, "browser", "ready": {local, error},
+//                                                       "cross_origin_isolated"}
+// then any of
+//   {"op": "classify", "texts": [...]}             -> {"ok": true, "local": [answer|{error}], "server": [...]}
+//   {"op": "warmup", "texts": [...], "n"}          -> {"ok": true}
+//   {"op": "time", "texts": [...], "start", "n"}   -> {"ok": true, "ms": [...]}   (timed inside the page)
+//   {"op": "type", "text"}                         -> {"ok": true, "agree", "shown_label"}
+//   {"op": "screenshot", "path"}                   -> {"ok": true}
+//   {"op": "close"}                                -> {"ok": true, "logs": [...]}, then exit
+// A failed command answers {"ok": false, "error"}. End of input closes the browser too.
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
-const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const timeout = job.timeout_ms ?? 60000;
+const lines = createInterface({ input: process.stdin, crlfDelay: Infinity })[Symbol.asyncIterator]();
+const reply = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 const profile = mkdtempSync(join(tmpdir(), "kdedge-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: job.chromium ?? "/usr/bin/chromium",
-  headless: true,
-  timeout,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--no-first-run", "--disable-sync"],
-  viewport: { width: 1000, height: 720 },
-});
-const out = {};
-try {
+let context = null;
+
+async function open(job) {
+  const timeout = job.timeout_ms ?? 60000;
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: job.chromium ?? "/usr/bin/chromium",
+    headless: true,
+    timeout,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+           "--no-first-run", "--disable-sync"],
+    viewport: { width: 1000, height: 720 },
+  });
   const page = context.pages()[0] ?? await context.newPage();
   page.setDefaultTimeout(timeout);
   const logs = [];
@@ -33,38 +42,66 @@ try {
   page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
   await page.goto(job.url);
   await page.waitForFunction(() => window.kdedge !== undefined);
-  out.browser = context.browser()?.version() ?? null;
-  out.ready = await page.evaluate(() => window.kdedge.ready);
-  out.local = await page.evaluate((texts) => texts.map((t) => {
-    try { return window.kdedge.classifyLocal(t); } catch (e) { return { error: e.message }; }
-  }), job.texts);
-  out.server = await page.evaluate(async (texts) => {
-    const res = [];
-    for (const t of texts) {
-      try { res.push(await window.kdedge.classifyServer(t)); } catch (e) { res.push({ error: e.message }); }
+  const ready = await page.evaluate(() => window.kdedge.ready);
+  return { page, logs, first: { browser: context.browser()?.version() ?? null, ready,
+                                cross_origin_isolated: await page.evaluate(() => self.crossOriginIsolated) } };
+}
+
+async function command(page, logs, c) {
+  switch (c.op) {
+    case "classify": {
+      const local = await page.evaluate((texts) => texts.map((t) => {
+        try { return window.kdedge.classifyLocal(t); } catch (e) { return { error: e.message }; }
+      }), c.texts);
+      const server = await page.evaluate(async (texts) => {
+        const res = [];
+        for (const t of texts) {
+          try { res.push(await window.kdedge.classifyServer(t)); } catch (e) { res.push({ error: e.message }); }
+        }
+        return res;
+      }, c.texts);
+      return { local, server };
     }
-    return res;
-  }, job.texts);
-  if (job.bench) {
-    const b = job.bench;
-    out.times_ms = [];
-    for (let r = 0; r < (b.repeats ?? 1); r++) {
-      out.times_ms.push(await page.evaluate(([texts, w, n, s]) => window.kdedge.time(texts, w, n, s),
-                                            [job.texts, b.warmup, b.min_runs, b.max_seconds]));
+    case "warmup":
+      await page.evaluate(([texts, n]) => window.kdedge.warmup(texts, n), [c.texts, c.n]);
+      return {};
+    case "time":
+      return { ms: await page.evaluate(([texts, s, n]) => window.kdedge.time(texts, s, n), [c.texts, c.start, c.n]) };
+    case "type":  // what a person does: type a sentence, press Classify, see both answers
+      await page.fill("#text", c.text);
+      await page.evaluate(() => { document.querySelector("#agree").textContent = ""; });
+      await page.click("#go");
+      await page.waitForFunction(() => document.querySelector("#agree").textContent.length > 0);
+      return { agree: await page.textContent("#agree"),
+               shown_label: await page.textContent("#browser .label").catch(() => null) };
+    case "screenshot":
+      await page.screenshot({ path: c.path, fullPage: true });
+      return {};
+    case "close":
+      return { logs };
+    default:
+      throw new Error(`unknown op ${JSON.stringify(c.op)}`);
+  }
+}
+
+try {
+  const head = await lines.next();
+  if (head.done) process.exit(0);
+  const { page, logs, first } = await open(JSON.parse(head.value));
+  reply({ ok: true, ...first });
+  for (let line = await lines.next(); !line.done; line = await lines.next()) {
+    const c = JSON.parse(line.value);
+    try {
+      reply({ ok: true, ...(await command(page, logs, c)) });
+    } catch (e) {
+      reply({ ok: false, error: String(e?.message ?? e) });
     }
-    out.cross_origin_isolated = await page.evaluate(() => self.crossOriginIsolated);
+    if (c.op === "close") break;
   }
-  if (job.typed !== undefined) {  // what a person does: type a sentence, see both answers
-    await page.fill("#text", job.typed);
-    await page.click("#go");
-    await page.waitForFunction(() => document.querySelector("#agree").textContent.length > 0);
-  }
-  out.agree = await page.textContent("#agree");
-  out.shown_label = await page.textContent("#browser .label").catch(() => null);
-  if (job.screenshot) await page.screenshot({ path: job.screenshot, fullPage: true });
-  out.logs = logs;
+} catch (e) {
+  reply({ ok: false, error: String(e?.message ?? e) });
+  process.exitCode = 1;
 } finally {
-  await context.close();
+  if (context) await context.close();
   rmSync(profile, { recursive: true, force: true });
 }
-writeFileSync(job.out, JSON.stringify(out));
