@@ -40,7 +40,8 @@ from kdedge.serve.metrics import Metrics
 log = logging.getLogger("uvicorn.error")  # uvicorn's own logger: startup lines go where its lines go
 
 PAGE_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
-ASSET_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm", ".map": "application/json"}
+ASSET_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
+               ".map": "application/json"}
 ROUTES = ("/v1/classify", "/v1/model", "/healthz", "/readyz", "/metrics", "/", "/model.tflite", "/openapi.json",
           "/favicon.ico")
 

@@ -80,9 +80,10 @@ def test_metrics_count_requests_texts_and_batches(server):
     assert _post(url, {"texts": 5})[0] == 422
     after = http(url + "/metrics")[1]
     ok = dict(route="/v1/classify", method="POST", status="200")
-    assert _metric(after, "kdedge_http_requests_total", **ok) == _metric(before, "kdedge_http_requests_total", **ok) + 1
+    total = "kdedge_http_requests_total"
+    assert _metric(after, total, **ok) == _metric(before, total, **ok) + 1
     bad = dict(route="/v1/classify", status="422")
-    assert _metric(after, "kdedge_http_requests_total", **bad) == _metric(before, "kdedge_http_requests_total", **bad) + 1
+    assert _metric(after, total, **bad) == _metric(before, total, **bad) + 1
     assert _metric(after, "kdedge_texts_classified_total") == _metric(before, "kdedge_texts_classified_total") + 3
     assert _metric(after, "kdedge_model_batch_size_count") > _metric(before, "kdedge_model_batch_size_count")
     assert _metric(after, "kdedge_http_request_duration_seconds_count", route="/v1/classify") > 0
