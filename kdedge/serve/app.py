@@ -125,7 +125,8 @@ def create_app(model: str | Path, cfg: ServeConfig | None = None) -> FastAPI:
     """The app serving ``model`` (a student ``.tflite`` with kdedge's metadata).
 
     The model is loaded, and warmed up with one call, in the background once the app starts:
-    ``/healthz`` answers at once, ``/readyz`` turns 200 when it is done.
+    ``/healthz`` answers at once, ``/readyz`` turns 200 when it is done. Under ``--workers N`` each
+    worker loads before it accepts connections, so every answer comes from a ready worker.
     """
     cfg = cfg or ServeConfig()
     model = Path(model)
@@ -160,6 +161,13 @@ def create_app(model: str | Path, cfg: ServeConfig | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        if cfg.workers > 1:
+            # Workers share one listening socket: a worker that accepted connections before its model
+            # were ready would answer 503 beside ready siblings (a flapping readiness probe). uvicorn
+            # starts accepting after the lifespan startup, so each worker loads first.
+            await load_in_background()
+            yield
+            return
         task = asyncio.create_task(load_in_background())
         yield
         task.cancel()
