@@ -9,7 +9,10 @@ Nothing here imports TensorFlow.
     metrics.py   the Prometheus metrics (one process, or multiprocess mode under --workers N)
     app.py       create_app: the FastAPI routes, request limits, the page and its assets
     server.py    serve(): uvicorn, one process or N workers, graceful shutdown
-    web/         the page (index.html, app.js, style.css) and package.json / package-lock.json,
-                 which pin the MediaPipe Tasks for Web files the page runs (``npm ci --prefix kdedge/serve/web``)
+    process.py   a ``kdedge serve`` child process on a free loopback port (tests, benchmarks)
+    browser.py   PageDriver: the page in headless Chromium (web/drive.mjs), and in-page timing
+    web/         the page (index.html, app.js, style.css), drive.mjs (its headless-Chromium driver) and
+                 package.json / package-lock.json, which pin the MediaPipe Tasks for Web files the page
+                 runs and playwright-core (``npm ci --prefix kdedge/serve/web``)
     deploy/      a Dockerfile and a Kubernetes Deployment + Service example
 """
