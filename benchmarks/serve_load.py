@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
 import shlex
@@ -71,6 +72,9 @@ def main() -> int:
     ap.add_argument("--texts", default="1,32", help="texts per request (default: %(default)s)")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per cell (default: %(default)s)")
     ap.add_argument("--warmup", type=float, default=2.0, help="untimed seconds per cell first (default: %(default)s)")
+    ap.add_argument("--profile", action="store_true",
+                    help="also sample the server with py-spy during the 1-worker, 1-text, 16-connection cell and "
+                         "report where its time goes (needs `pip install py-spy`)")
     ap.add_argument("--serve-flag", action="append", default=[], metavar="FLAG",
                     help="extra kdedge serve flag, repeatable (e.g. --serve-flag=--max-wait-ms=2)")
     args = ap.parse_args()
@@ -101,7 +105,7 @@ def run(args) -> dict:
         model = model / "student_int8.tflite"
     clf = TextClassifier(model, num_threads=1)
     args.out.mkdir(parents=True, exist_ok=True)
-    cells, in_process = [], {}
+    cells, in_process, profile = [], {}, None
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         bodies = {}
@@ -114,7 +118,7 @@ def run(args) -> dict:
         for workers in ints(args.workers):
             flags = ["--workers", str(workers), "--max-chars", str(max(map(len, texts)) + 1), *args.serve_flag]
             print(f"[serve_load] workers {workers}", file=sys.stderr, flush=True)
-            with running_server(model, tmp / f"serve_{workers}.log", *flags) as (url, _):
+            with running_server(model, tmp / f"serve_{workers}.log", *flags) as (url, proc):
                 for k in ints(args.texts):
                     script = tmp / f"post_{k}.lua"
                     script.write_text(LUA % {"bodies": bodies[k]})
@@ -131,6 +135,10 @@ def run(args) -> dict:
                                 "model_calls": n, "warmup_model_calls": mid["count"] - before["count"],
                                 "in_process_ms_per_text": in_process[k]["ms_per_text"]}
                         cells.append(cell)
+                        if args.profile and (workers, k, c) == (1, 1, 16):  # an extra pass, not in the table
+                            spy = start_profile(proc.pid, args.duration, tmp / "profile.txt", args.out)
+                            profiled = wrk(url, script, c, args.duration)
+                            profile = finish_profile(spy, tmp / "profile.txt") | {"profiled_pass": profiled}
                         print(f"[serve_load] w{workers} k{k} c{c}: {got['requests_per_s']:.0f} req/s, "
                               f"p99 {got['p99_ms']:.2f} ms, mean batch {cell['mean_batch']}", file=sys.stderr,
                               flush=True)
@@ -138,7 +146,7 @@ def run(args) -> dict:
             "machine": {**machine_info((1,)), "wrk": wrk_version()}, "model": str(model), "sha256": sha256(model),
             "eval_texts": len(texts), "duration_s": args.duration,
             "warmup_s": args.warmup, "serve_flags": args.serve_flag, "in_process": in_process, "cells": cells,
-            "targets": targets(cells)}
+            "profile": profile, "targets": targets(cells)}
 
 
 def sha256(path: Path) -> str:
@@ -162,6 +170,60 @@ def in_process_cost(clf, groups: list[list[str]], seconds: float = 3.0) -> dict:
     ms = np.asarray(times) * 1000
     return {"calls": len(times), "texts": n_texts, "ms_per_call_p50": float(np.median(ms)),
             "ms_per_text": float(ms.sum() / n_texts), "texts_per_s": float(n_texts / (ms.sum() / 1000))}
+
+
+# Where a server's samples go: the first category matching a frame, walking from the innermost frame out.
+PROFILE_CATEGORIES = (
+    ("model (LiteRT invoke, tensors in/out)", ("ai_edge_litert", "kdedge/runtime.py", "_run (kdedge/classifier.py")),
+    ("tokenizer", ("kdedge/text/",)),
+    ("softmax, batching, result rows", ("kdedge/classifier.py", "kdedge/serve/batcher.py")),
+    ("metrics (prometheus-client)", ("prometheus_client",)),
+    ("request parsing and validation (JSON, pydantic)", ("pydantic", "json/decoder", "json/__init__")),
+    ("response encoding (JSON)", ("json/encoder", "starlette/responses")),
+    ("kdedge route and middleware code", ("kdedge/serve/app.py",)),
+    ("FastAPI / Starlette (routing, body handling; pydantic-core native validation is counted here)",
+     ("fastapi", "starlette")),
+    ("HTTP protocol (uvicorn, httptools)", ("uvicorn", "httptools")),
+    ("event loop (asyncio, uvloop)", ("asyncio", "uvloop")),
+)
+
+
+def start_profile(pid: int, seconds: float, raw: Path, out: Path):
+    """py-spy sampling ``pid`` (every thread, GIL-holding or not, idle excluded) for ``seconds``."""
+    if shutil.which("py-spy") is None:
+        raise SystemExit("serve_load: --profile needs py-spy (pip install py-spy)")
+    cmd = ["py-spy", "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))), "--rate", "250",
+           "--format", "raw", "--output", str(raw)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), out
+
+
+def finish_profile(spy, raw: Path) -> dict:
+    proc, out = spy
+    proc.wait(timeout=120)
+    # The collapsed stacks, for speedscope, flamegraph.pl or inferno (gunzip first).
+    (out / "serve_profile.txt.gz").write_bytes(gzip.compress(raw.read_bytes(), mtime=0))
+    counts: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        frames = stack.split(";")
+        if frames[-1].startswith("_worker (concurrent/futures/thread.py"):
+            continue  # the executor thread that loaded the model, waiting on its queue: idle
+        n = int(n)
+        total += n
+        name = "other Python"
+        for frame in reversed(frames):
+            hit = next((cat for cat, keys in PROFILE_CATEGORIES if any(k in frame for k in keys)), None)
+            if hit:
+                name = hit
+                break
+        counts[name] = counts.get(name, 0) + n
+    shares = sorted(((k, v / total) for k, v in counts.items()), key=lambda kv: -kv[1])
+    return {"samples": total, "tool": "py-spy record (raw, 250 Hz, idle excluded)", "stacks": "serve_profile.txt.gz",
+            "cell": {"workers": 1, "texts_per_request": 1, "concurrency": 16},
+            "shares": [{"category": k, "share": v} for k, v in shares]}
 
 
 def wrk(url: str, script: Path, connections: int, seconds: float) -> dict:
@@ -244,6 +306,19 @@ def markdown(report: dict) -> str:
               "![throughput and latency](serve_load.png)", "", "## Targets (issue 12)", "",
               "| target | measured | met |", "|---|---:|:---:|"]
     lines += [f"| {t['target']} | {t['shown']} | {'yes' if t['met'] else 'NO'} |" for t in report["targets"]]
+    prof = report.get("profile")
+    if prof:
+        c = prof["cell"]
+        lines += ["", f"## Where the server's time goes ({c['workers']} worker, {c['texts_per_request']} text per "
+                      f"request, {c['concurrency']} connections)", "",
+                  f"{prof['tool']}, {prof['samples']:,} samples of the server process in an extra "
+                  f"{report['duration_s']:g} s pass of that cell (not in the table above; sampling pauses the "
+                  f"server: {prof['profiled_pass']['requests_per_s']:,.0f} req/s during it); each "
+                  "sample is counted under the innermost frame that belongs to a category "
+                  f"(the collapsed stacks: [{prof['stacks']}]({prof['stacks']}), for speedscope or flamegraph.pl).",
+                  "",
+                  "| where | share of samples |", "|---|---:|"]
+        lines += [f"| {s['category']} | {100 * s['share']:.1f}% |" for s in prof["shares"]]
     return "\n".join(lines) + "\n"
 
 
