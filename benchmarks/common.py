@@ -46,3 +46,10 @@ def render_report(report: dict, results: Path) -> None:
         md += "".join(f"| {c['target']} | {c['shown']} | {'yes' if c['met'] else 'NO'} |\n" for c in report["targets"])
     write_text(results / layout.REPORT_MD, md)
     print(md)
+
+
+def write_named_report(out: Path, stem: str, report: dict, markdown: str) -> None:
+    """``out/stem.json`` and ``out/stem.md`` (the scripts with their own report shape), and print the Markdown."""
+    write_json(out / f"{stem}.json", report)
+    write_text(out / f"{stem}.md", markdown)
+    print(markdown)

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS
-from kdedge.io import write_figure, write_json, write_text
+from common import RESULTS, write_named_report
+from kdedge.io import write_figure
 
 TARGETS = {"rps_c16_single": 1500.0, "p99_ms_c16_single": 30.0, "texts_per_s_32": 15000.0}
 
@@ -79,11 +79,8 @@ def main() -> int:
                     help="extra kdedge serve flag, repeatable (e.g. --serve-flag=--max-wait-ms=2)")
     args = ap.parse_args()
     report = run(args)
-    write_json(args.out / "serve_load.json", report)
     plot(report, args.out / "serve_load.png")
-    md = markdown(report)
-    write_text(args.out / "serve_load.md", md)
-    print(md)
+    write_named_report(args.out, "serve_load", report, markdown(report))
     return 0
 
 

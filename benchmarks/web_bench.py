@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS
-from kdedge.io import read_json, write_figure, write_json, write_text
+from common import RESULTS, write_named_report
+from kdedge.io import read_json, write_figure
 
 SHIPPED = "student_int8"  # the file `kdedge serve EXPORT_DIR` serves
 PLATFORMS = ("host-litert", "host-text", "web-wasm")
@@ -88,11 +88,8 @@ def main() -> int:
               "plan": {"warmup": plan.warmup, "min_runs": plan.min_runs, "target_ci": plan.target_rel,
                        "time_cap_s": plan.time_cap_s},
               "shipped": SHIPPED, "rows": rows, "targets": targets(rows)}
-    write_json(args.out / "web.json", report)
     plot(rows, args.out / "web.png")
-    md = markdown(report)
-    write_text(args.out / "web.md", md)
-    print(md)
+    write_named_report(args.out, "web", report, markdown(report))
     return 0
 
 
