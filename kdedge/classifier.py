@@ -248,7 +248,14 @@ class TextClassifier:
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        ids = self.tokenizer.encode(texts)
+        return self.probabilities_of_ids(self.tokenizer.encode(texts))
+
+    def probabilities_of_ids(self, ids: np.ndarray) -> np.ndarray:
+        """``[n, K]`` probabilities of token ids ``[n, max_len]`` (what :attr:`tokenizer` makes of texts, or
+        an edited copy: the explainers mask words this way)."""
+        ids = np.asarray(ids, dtype=np.int32)
+        if not len(ids):
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
         out = np.concatenate([self._run(ids[i:i + self.batch_size]) for i in range(0, len(ids), self.batch_size)])
         return (softmax(out) if self.info.output == "logits" else out).astype(np.float32)
 
