@@ -33,6 +33,7 @@ from kdedge.stages.bench import BenchConfig
 from kdedge.stages.compress import CompressConfig
 from kdedge.stages.data import DataConfig
 from kdedge.stages.distill import DistillConfig
+from kdedge.stages.explain import ExplainConfig
 from kdedge.stages.export import ExportConfig
 from kdedge.stages.student import StudentConfig
 from kdedge.stages.teacher import TeacherConfig
@@ -379,6 +380,52 @@ def serve(model, **kw):
     cfg = build(ServeConfig, kw)
     cfg.validate()
     run_serve(served_file(model), cfg)
+
+
+@cli.command()
+@folder_option("--export-dir", "export_dir", "The `kdedge export` folder whose .tflite files are explained.  "
+               "[required]")
+@folder_option("--teacher-dir", "teacher_dir", "The `kdedge teacher` folder (the teacher explained).  [required]")
+@distill_dir_option
+@click.option("--data", "data_dir", default=None, help="The `kdedge data` folder: its eval split is sampled when "
+              "no --text / --file is given.")
+@click.option("--text", "texts", multiple=True, help="A text to explain (repeatable).")
+@click.option("--file", "file", default=None, help="Explain each non-empty line of this UTF-8 file.")
+@options(ExplainConfig)
+@seed_option
+@out_option
+@overwrite_option
+def explain(data_dir, texts, file, out, overwrite, seed, **kw):
+    """Why did it say that? Word attributions of the teacher, the distilled student, its labels-only
+    twin (Integrated Gradients) and the exported .tflite files (Shapley values), how faithful they are
+    (comprehensiveness, sufficiency, AOPC against a random ranking) and how much they agree (Spearman,
+    top-k and sign agreement against a permutation baseline); report.md, explain.html, plots."""
+    quiet_tensorflow()
+    from kdedge.stages.explain import run_explain
+    cfg = build(ExplainConfig, kw, seed=seed)
+    cfg.validate()
+    export_dir = folder(kw, "export_dir", "--export-dir")
+    teacher_dir = folder(kw, "teacher_dir", "--teacher-dir")
+    distill_dir = folder(kw, "distill_dir", "--distill-dir")
+    chosen = list(texts)
+    if file is not None:
+        try:
+            content = open(file, "rb").read().decode("utf-8-sig")
+        except OSError as e:
+            raise ConfigError(f"--file {file}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"--file {file}: not valid UTF-8") from None
+        chosen += [line for line in content.split("\n") if line.strip()]
+    if not chosen and data_dir is None:
+        raise ConfigError("give --data (its eval split is sampled), or --text / --file")
+    if data_dir is not None:
+        input_dir(data_dir, "--data")
+    out = fresh_out(out, overwrite)
+    summary = run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg, texts=chosen or None)
+    for name, f in summary["faithfulness"].items():
+        click.echo(f"{name:18s} {f['method']:20s} AOPC comprehensiveness {f['aopc_comprehensiveness']:.4f} "
+                   f"(random {f['random_aopc_comprehensiveness']:.4f})")
+    click.echo(f"report: {out / 'report.md'}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,7 @@
     compress.py  CompressConfig, run_compress  smaller variants: vocabulary, factorization, pruning, QAT
     export.py    ExportConfig, run_export      every model to .tflite, checked, behind the retention gate
     bench.py     BenchConfig, run_bench        size, accuracy, latency and memory of every .tflite
+    explain.py   ExplainConfig, run_explain    word attributions of teacher, students and .tflite files
 
 Each reads the previous stages' folders by the names in :mod:`kdedge.layout` and
 writes its own, ``config.json`` last. Importing a stage imports no TensorFlow;
