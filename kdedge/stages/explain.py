@@ -154,7 +154,7 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
     plot_example(records[summary["examples"]["figure"]], out / "example.png")
     plot_agreement(summary, out / "agreement.png")
     write_text(out / "explain.html", render_html(records, summary, labels))
-    write_text(out / "report.md", render_markdown(summary, labels))
+    write_text(out / "report.md", render_markdown(summary, labels, records))
     write_json(out / layout.CONFIG, {**dataclasses.asdict(cfg), "export": str(export_dir), "teacher": str(teacher_dir),
                                      "distill": str(distill_dir), "data": str(data_dir), "texts": len(texts)})
     return summary
@@ -209,7 +209,7 @@ def instructive_examples(records: list[dict], k: int = 3) -> dict:
             "figure": figure}
 
 
-def render_markdown(summary: dict, labels) -> str:
+def render_markdown(summary: dict, labels, records: list[dict] | None = None) -> str:
     lines = [f"# Why did it say that? {summary['texts']} texts", "",
              "Faithfulness: each model's own probability of the label it gave, with the top-scored words masked "
              "(comprehensiveness: higher is better) or kept alone (sufficiency: lower is better), AOPC over "
@@ -234,8 +234,25 @@ def render_markdown(summary: dict, labels) -> str:
                 continue
             lines.append(f"| {pair.replace('~', ' vs ')} | {measure} | {o['median']:.3f} ({o['q1']:.3f}–{o['q3']:.3f}) "
                          f"| {b['median']:.3f} |")
-    lines += ["", "![one example](example.png)", "", "![agreement](agreement.png)", "",
-              "Highlighted words for the instructive examples: [explain.html](explain.html).", ""]
+    lines += ["", "![one example](example.png)", "", "![agreement](agreement.png)", ""]
+    titles = {"same_label_least_agreement": "Same label, least agreement on the reasons (teacher vs student)",
+              "different_label": "Teacher and student give different labels"}
+    for key, title in titles.items():
+        if records is None or not summary["examples"][key]:
+            continue
+        lines += [f"## {title}", "", "| # | text | " + " | ".join(records[0]["models"]) + " |",
+                  "|---:|---|" + "---|" * len(records[0]["models"])]
+        for i in summary["examples"][key]:
+            r = records[i]
+            text = (r["text"] if len(r["text"]) <= 160 else r["text"][:159] + "…").replace("|", "\\|")
+            cells = []
+            for m in r["models"].values():
+                label = labels[m["label"]] if labels else str(m["label"])
+                top = np.argsort(-np.asarray(m["scores"]), kind="stable")[:3]
+                cells.append(f"**{label}**: " + ", ".join(f"{r['words'][j]} {m['scores'][j]:+.3f}" for j in top))
+            lines.append(f"| {i} | {text} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["Words highlighted by score for these and more texts: [explain.html](explain.html).", ""]
     return "\n".join(lines)
 
 
