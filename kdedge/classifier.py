@@ -245,10 +245,7 @@ class TextClassifier:
         Texts go through the model in batches of :attr:`batch_size` when the file accepts a batch
         dimension (cnn, wordavg, transformer); one at a time when it does not (the bilstm's fused LSTM).
         """
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return self.probabilities_of_ids(self.tokenizer.encode(texts))
+        return self.probabilities_of_ids(self.tokenizer.encode(list(texts)))
 
     def probabilities_of_ids(self, ids: np.ndarray) -> np.ndarray:
         """``[n, K]`` probabilities of token ids ``[n, max_len]`` (what :attr:`tokenizer` makes of texts, or

@@ -67,7 +67,7 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
     from kdedge.classifier import TextClassifier
     from kdedge.explain import agreement
     from kdedge.explain.faithfulness import FRACTIONS, erasure, random_erasure
-    from kdedge.explain.ig import student_ig, teacher_ig
+    from kdedge.explain.ig import Attribution, student_ig, teacher_ig
     from kdedge.explain.shapley import keras_game, shapley_values, tflite_game
     from kdedge.explain.words import student_words
     from kdedge.io import read_json, write_json, write_text
@@ -126,10 +126,11 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
             game = tflite_game(clf, words)
             explained[name] = (shapley_values(game, len(words), permutations=cfg.permutations, seed=cfg.seed + i), game)
         for name, (a, game) in explained.items():
-            m = {"method": "integrated-gradients" if hasattr(a, "steps") else "shapley-permutation",
+            ig = isinstance(a, Attribution)
+            m = {"method": "integrated-gradients" if ig else "shapley-permutation",
                  "scores": [round(float(s), 6) for s in a.scores], "label": int(a.target),
                  "probabilities": [round(float(p), 6) for p in a.probabilities]}
-            if hasattr(a, "steps"):
+            if ig:
                 m["completeness_error"], m["steps"] = float(a.completeness_error), int(a.steps)
             if len(words):
                 m["erasure"] = erasure(game, a.scores, a.target)
