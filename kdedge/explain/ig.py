@@ -117,14 +117,28 @@ def student_ig(model, tokenizer, words: Words, target: int | None = None, steps:
     return Attribution(per_position[:len(words)].astype(np.float64), target, p_x, error, used)
 
 
+def teacher_pieces(tokenizer, text: str, max_len: int, truncation: str = "head") -> tuple[np.ndarray, list]:
+    """The word-piece ids the teacher reads for ``text`` (as :func:`kdedge.models.teacher.tokenize` picks
+    them under ``truncation``), with each piece's character offsets (``(0, 0)`` for [CLS]/[SEP])."""
+    enc = tokenizer(text, add_special_tokens=False, truncation=False, return_offsets_mapping=True,
+                    return_attention_mask=False, return_token_type_ids=False, verbose=False)
+    ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+    budget = max_len - 2
+    if len(ids) > budget:
+        head = budget // 4 if truncation == "head+tail" else budget if truncation == "head" else 0
+        keep = list(range(head)) + list(range(len(ids) - (budget - head), len(ids)))
+        ids, offsets = [ids[i] for i in keep], [offsets[i] for i in keep]
+    return (np.asarray([tokenizer.cls_token_id, *ids, tokenizer.sep_token_id], dtype=np.int32),
+            [(0, 0), *offsets, (0, 0)])
+
+
 def teacher_ig(model, tokenizer, words: Words, max_len: int, target: int | None = None, steps: int = 32,
-               max_steps: int = 512, tolerance: float = 0.01) -> Attribution:
-    """IG of the BERT teacher on ``inputs_embeds``, word pieces summed onto the student's ``words``."""
+               max_steps: int = 512, tolerance: float = 0.01, truncation: str = "head") -> Attribution:
+    """IG of the BERT teacher on ``inputs_embeds``, word pieces summed onto the student's ``words``; the
+    pieces are those the teacher reads under ``truncation`` (words it does not read score 0)."""
     import tensorflow as tf
 
-    enc = tokenizer(words.text, truncation=True, max_length=max_len, return_offsets_mapping=True,
-                    return_attention_mask=False, return_token_type_ids=False)
-    ids = np.asarray(enc["input_ids"], dtype=np.int32)
+    ids, offsets = teacher_pieces(tokenizer, words.text, max_len, truncation)
     table = model.bert.embeddings.weight.numpy()
     x = table[ids]
     special = np.isin(ids, [tokenizer.cls_token_id, tokenizer.sep_token_id])
@@ -136,7 +150,7 @@ def teacher_ig(model, tokenizer, words: Words, max_len: int, target: int | None 
         return model({"inputs_embeds": z, "attention_mask": tf.repeat(mask, n, 0)}, training=False).logits
 
     per_piece, p_x, target, error, used = _integrate(f, x, base, target, steps, max_steps, tolerance)
-    owner = piece_to_word([tuple(o) for o in enc["offset_mapping"]], words)
+    owner = piece_to_word(offsets, words)
     scores = np.zeros(len(words))
     np.add.at(scores, owner[owner >= 0], per_piece[owner >= 0])
     return Attribution(scores, target, p_x, error, used)

@@ -24,8 +24,9 @@ class Words:
         return len(self.words)
 
 
-def student_words(tokenizer, text: str) -> Words:
-    """The words ``tokenizer`` (a kdedge student tokenizer) makes of ``text``, with spans, at most ``max_len``."""
+def student_words(tokenizer, text: str, max_words: int | None = None) -> Words:
+    """The words ``tokenizer`` (a kdedge student tokenizer) makes of ``text``, with spans: the first
+    ``max_words`` (default the tokenizer's ``max_len``: the words the student reads)."""
     text = cut_at_nul(text) if isinstance(tokenizer, RegexTokenizer) else text
     if isinstance(tokenizer, RegexTokenizer):
         spans, start = [], 0
@@ -38,7 +39,7 @@ def student_words(tokenizer, text: str) -> Words:
     else:  # the format-1 word tokenizer: its pattern's matches (on lower-cased text: same offsets)
         source = text.lower() if tokenizer.lowercase else text
         spans = [(m.start(), m.end()) for m in tokenizer._re.finditer(source)]
-    spans = spans[:tokenizer.max_len]
+    spans = spans[:tokenizer.max_len if max_words is None else max_words]
     return Words(text, tuple(text[a:b] for a, b in spans), tuple(spans))
 
 

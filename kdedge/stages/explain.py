@@ -47,6 +47,8 @@ class ExplainConfig:
     permutations: int = setting(64, "Shapley permutations per text for the .tflite files.")
     files: tuple = setting(("student_float32", "student_int8"), "Comma-separated export manifest names explained "
                            "with Shapley values.", type=str)
+    whole: bool = setting(True, "Sample only eval texts that the teacher and the student read whole (no "
+                          "truncation), so every model's explanation covers the same words.")
     seed: int = setting(0, "Random seed.", cli=False)
 
     def __post_init__(self):
@@ -71,9 +73,8 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
     from kdedge.explain.shapley import keras_game, shapley_values, tflite_game
     from kdedge.explain.words import student_words
     from kdedge.io import read_json, write_json, write_text
-    from kdedge.measure.quality import labeled_eval
     from kdedge.models.student import load_student
-    from kdedge.models.teacher import load_teacher
+    from kdedge.models.teacher import load_teacher, tokenize
     from kdedge.progress import progress
     from kdedge.text.tokenizer import load_tokenizer
 
@@ -85,13 +86,14 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
     unknown = [f for f in cfg.files if f not in manifest]
     if unknown:
         raise ConfigError(f"--files {','.join(unknown)}: not in {export_dir}/{layout.MANIFEST}")
-    gold = None
-    if texts is None:
-        data_dir = layout.require(data_dir, "data", layout.EVAL)
-        texts, gold, _ = labeled_eval(Path(data_dir), cfg.max_texts, cfg.seed)
     tokenizer = load_tokenizer(distill_dir / layout.TOKENIZER)
     teacher, teacher_tok = load_teacher(teacher_dir / layout.TEACHER_MODEL)
-    teacher_len = int(read_json(teacher_dir / layout.CONFIG)["max_len"])
+    teacher_cfg = read_json(teacher_dir / layout.CONFIG)
+    teacher_len, truncation = int(teacher_cfg["max_len"]), teacher_cfg.get("truncation", "head")
+    gold, eligible = None, None
+    if texts is None:
+        data_dir = layout.require(data_dir, "data", layout.EVAL)
+        texts, gold, eligible = sample_texts(Path(data_dir), cfg, tokenizer, teacher_tok, teacher_len)
     keras_models = {"student": load_student(distill_dir / layout.STUDENT)}
     if (distill_dir / layout.BASELINE).is_file():
         keras_models["twin"] = load_student(distill_dir / layout.BASELINE)
@@ -107,9 +109,14 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
                     text.append(words.text[end:a] + (words.text[a:b] if k else teacher_tok.mask_token))
                     end = b
                 masked.append("".join(text) + words.text[end:])
-            enc = teacher_tok(masked, padding=True, truncation=True, max_length=teacher_len, return_tensors="tf",
-                              return_token_type_ids=False)
-            return tf.nn.softmax(teacher(dict(enc), training=False).logits, -1).numpy()
+            ids = tokenize(teacher_tok, masked, teacher_len, truncation)
+            width = max(len(x) for x in ids)
+            batch = np.full((len(ids), width), teacher_tok.pad_token_id, np.int32)
+            mask = np.zeros((len(ids), width), np.int32)
+            for j, x in enumerate(ids):
+                batch[j, :len(x)], mask[j, :len(x)] = x, 1
+            logits = teacher({"input_ids": batch, "attention_mask": mask}, training=False).logits
+            return tf.nn.softmax(logits, -1).numpy()
         return game
 
     records, per_model = [], {}
@@ -117,7 +124,8 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
         words = student_words(tokenizer, text)
         row = {"index": i, "text": text, "words": list(words.words), "gold": None if gold is None else int(gold[i]),
                "models": {}}
-        explained = {"teacher": (teacher_ig(teacher, teacher_tok, words, teacher_len, steps=cfg.steps),
+        explained = {"teacher": (teacher_ig(teacher, teacher_tok, words, teacher_len, steps=cfg.steps,
+                                            truncation=truncation),
                                  teacher_game(words))}
         for name, model in keras_models.items():
             explained[name] = (student_ig(model, tokenizer, words, steps=cfg.steps),
@@ -148,6 +156,9 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
     summary = summarize(records, per_model, FRACTIONS)
     summary["examples"] = instructive_examples(records)
     summary["labels"] = labels
+    summary["sample"] = {"whole_texts_only": cfg.whole if gold is not None else None, "eligible": eligible,
+                         "teacher_max_len": teacher_len, "teacher_truncation": truncation,
+                         "student_max_len": int(tokenizer.max_len)}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "attributions.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
@@ -159,6 +170,31 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
     write_json(out / layout.CONFIG, {**dataclasses.asdict(cfg), "export": str(export_dir), "teacher": str(teacher_dir),
                                      "distill": str(distill_dir), "data": str(data_dir), "texts": len(texts)})
     return summary
+
+
+def sample_texts(data_dir: Path, cfg: ExplainConfig, tokenizer, teacher_tok, teacher_len: int):
+    """A seeded sample of ``cfg.max_texts`` labeled eval texts (with ``cfg.whole``: among those both models read
+    whole), their gold labels, and how many texts were eligible."""
+    from kdedge.data import Split
+    from kdedge.explain.words import student_words
+
+    evals = Split.from_jsonl(data_dir / layout.EVAL, "eval")
+    ok = evals.labels >= 0
+    if cfg.whole:
+        pieces = teacher_tok(list(evals.texts), add_special_tokens=True, truncation=False,
+                             return_attention_mask=False, return_token_type_ids=False, verbose=False)["input_ids"]
+        limit = tokenizer.max_len
+        for i, text in enumerate(evals.texts):
+            ok[i] = ok[i] and len(pieces[i]) <= teacher_len and len(student_words(tokenizer, text, limit + 1)) <= limit
+    keep = np.flatnonzero(ok)
+    if not len(keep):
+        raise ConfigError(f"{data_dir / layout.EVAL}: no labeled eval text " + (
+            f"fits both the teacher ({teacher_len} pieces) and the student ({tokenizer.max_len} words); "
+            "use --no-whole" if cfg.whole else "to explain"))
+    eligible = len(keep)
+    if cfg.max_texts < len(keep):
+        keep = np.sort(np.random.default_rng(cfg.seed).permutation(keep)[:cfg.max_texts])
+    return [evals.texts[i] for i in keep], evals.labels[keep], eligible
 
 
 def summarize(records: list[dict], per_model: dict, fractions) -> dict:

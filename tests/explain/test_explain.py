@@ -8,7 +8,7 @@ import pytest
 
 from kdedge.explain import agreement
 from kdedge.explain.faithfulness import erasure, random_erasure, rationale_sizes
-from kdedge.explain.ig import student_ig, teacher_ig
+from kdedge.explain.ig import student_ig, teacher_ig, teacher_pieces
 from kdedge.explain.shapley import keras_game, shapley_values, tflite_game
 from kdedge.explain.words import masked_ids, piece_to_word, student_words
 from kdedge.text.tokenizer import RegexTokenizer
@@ -119,6 +119,25 @@ def test_words_carry_their_spans_and_pieces_map_onto_them(tokenizer, teacher):
     assert [int(o) for p, o in zip(pieces, owner) if p == ","] == [-1]  # punctuation the student drops
     assert sorted(set(owner[owner >= 0].tolist())) == [0, 1, 2, 3]
     assert len(student_words(tokenizer, " ".join(["good"] * 40))) == MAX_LEN  # what the student reads
+
+
+@pytest.mark.parametrize("truncation", ["head", "head+tail", "tail"])
+def test_teacher_ig_reads_the_pieces_the_teacher_reads(teacher, tokenizer, truncation):
+    """A text longer than the teacher's budget: IG explains the pieces the teacher's own truncation keeps
+    (the IMDB teacher reads head+tail), and the words it never reads score exactly 0."""
+    from kdedge.models.teacher import tokenize
+
+    model, tok = teacher
+    text = " ".join(f"w{i} good" if i % 5 == 0 else f"w{i}" for i in range(30))
+    ids, offsets = teacher_pieces(tok, text, 12, truncation)
+    assert ids.tolist() == tokenize(tok, [text], 12, truncation)[0]
+    assert len(offsets) == len(ids) and offsets[0] == offsets[-1] == (0, 0)
+    assert all(a < b <= c < d for (a, b), (c, d) in zip(offsets[1:-2], offsets[2:-1]))  # in text order
+    words = student_words(tokenizer, text, max_words=100)
+    a = teacher_ig(model, tok, words, 12, steps=8, truncation=truncation)
+    read = set(piece_to_word(offsets, words)) - {-1}
+    assert all(a.scores[j] == 0 for j in range(len(words)) if j not in read)
+    assert (0 in read) == (truncation != "tail") and (len(words) - 1 in read) == (truncation != "head")
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.test_cli import kdedge
 
 
@@ -47,3 +49,27 @@ def test_explain_takes_texts_and_refuses_nothing_to_explain(pipeline_run, tmp_pa
     rows = [json.loads(line) for line in (out / "attributions.jsonl").read_text().splitlines()]
     assert [r["words"] for r in rows] == [["a", "good", "film"], ["dull", "boring"]]
     assert rows[0]["gold"] is None
+
+
+def test_sample_keeps_only_texts_both_models_read_whole(pipeline_run, tmp_path):
+    """IMDB reviews run past the teacher's 128 pieces: the default sample keeps texts both models read whole
+    (their explanations then cover the same words); --no-whole samples every labeled text."""
+    from transformers import BertTokenizerFast
+
+    from kdedge.errors import ConfigError
+    from kdedge.stages.explain import ExplainConfig, sample_texts
+    from kdedge.text.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(pipeline_run / "distill" / "tokenizer.json")
+    teacher_tok = BertTokenizerFast.from_pretrained(str(pipeline_run / "teacher" / "model"))
+    short = [f"a good film {i}" for i in range(6)]
+    rows = [{"text": t, "label": i % 2} for i, t in enumerate(short)]
+    rows += [{"text": "good " * 40, "label": 1}, {"text": "bad " * (tokenizer.max_len + 1), "label": 0},
+             {"text": "unlabeled", "label": None}]
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    texts, gold, eligible = sample_texts(tmp_path, ExplainConfig(max_texts=4), tokenizer, teacher_tok, 20)
+    assert eligible == 6 and len(texts) == 4 and set(texts) <= set(short) and len(gold) == 4
+    texts, _, eligible = sample_texts(tmp_path, ExplainConfig(max_texts=10, whole=False), tokenizer, teacher_tok, 20)
+    assert eligible == 8 and len(texts) == 8
+    with pytest.raises(ConfigError, match="--no-whole"):
+        sample_texts(tmp_path, ExplainConfig(), tokenizer, teacher_tok, 3)
