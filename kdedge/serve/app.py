@@ -3,6 +3,8 @@
 Routes::
 
     POST /v1/classify      {"texts": [...], "top_k": K?} -> per text: label, score, every label's probability
+    POST /v1/explain       {"text": "...", "permutations": P?} -> the label, each word's Shapley value for it,
+                           and the words highlighted (the markup of ``kdedge explain``'s explain.html)
     GET  /v1/model         the served file: name, sha256, labels, max_len, whether it batches, the page's assets
     GET  /healthz          200 while the process is up
     GET  /readyz           200 once the model is loaded and one warm-up call is done, 503 before
@@ -43,8 +45,8 @@ log = logging.getLogger("uvicorn.error")  # uvicorn's own logger: startup lines 
 PAGE_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 ASSET_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
                ".map": "application/json"}
-ROUTES = ("/v1/classify", "/v1/model", "/healthz", "/readyz", "/metrics", "/", "/model.tflite", "/openapi.json",
-          "/favicon.ico")
+ROUTES = ("/v1/classify", "/v1/explain", "/v1/model", "/healthz", "/readyz", "/metrics", "/", "/model.tflite",
+          "/openapi.json", "/favicon.ico")
 
 
 class ClassifyRequest(BaseModel):
@@ -65,6 +67,28 @@ class Result(BaseModel):
 class ClassifyResponse(BaseModel):
     model: str = Field(..., description="The served file's name.")
     results: list[Result] = Field(..., description="One per text, in order.")
+
+
+class ExplainRequest(BaseModel):
+    """The body of ``POST /v1/explain``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    text: str = Field(..., description="The text to explain (at most --max-chars characters).",
+                      examples=["a moving, funny film"])
+    permutations: int = Field(32, ge=2, le=64, description="Shapley permutations (antithetic pairs): more is "
+                              "steadier and slower.")
+
+
+class ExplainResponse(BaseModel):
+    model: str = Field(..., description="The served file's name.")
+    label: str = Field(..., description="The label explained: the one of highest probability.")
+    score: float = Field(..., description="Its probability.")
+    method: str = Field(..., description="shapley-permutation: each word's mean change of the label's probability "
+                        "when it joins the other words (the rest masked as <UNKNOWN>), over sampled orders.")
+    words: list[str] = Field(..., description="The words the model reads, in order.")
+    scores: list[float] = Field(..., description="Per word: its contribution to the label's probability; they add "
+                                "up to p(text) - p(no words).")
+    html: str = Field(..., description="The words as <span>s coloured by score (kdedge explain's explain.html).")
 
 
 class ErrorResponse(BaseModel):
@@ -188,16 +212,7 @@ def create_app(model: str | Path, cfg: ServeConfig | None = None) -> FastAPI:
     isolation = [(b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-embedder-policy", b"require-corp")]
     app.add_middleware(_Instrument, metrics=metrics, headers=isolation if cfg.cdn is None else [])
 
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, e: ApiError):
-        return _error(e.status, e.message)
-
-    @app.post("/v1/classify", response_model=None, summary="Classify texts",
-              openapi_extra={"requestBody": {"required": True, **_schema_ref(ClassifyRequest)}},
-              responses={200: {"model": ClassifyResponse}, 400: {"model": ErrorResponse},
-                         413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-                         503: {"model": ErrorResponse}})
-    async def classify(request: Request) -> Response:
+    async def _read(request: Request, kind: type[BaseModel]) -> BaseModel:
         # The body is read and checked here rather than by a typed parameter: the size limit
         # applies while it streams in, and each kind of bad body gets its own one-line answer.
         length = request.headers.get("content-length")
@@ -213,13 +228,26 @@ def create_app(model: str | Path, cfg: ServeConfig | None = None) -> FastAPI:
         except UnicodeDecodeError as e:
             raise ApiError(400, f"request body is not UTF-8 (byte {e.start})") from None
         try:
-            req = ClassifyRequest.model_validate_json(text)
+            req = kind.model_validate_json(text)
         except ValidationError as e:
             errors = e.errors(include_url=False)
             if errors and errors[0]["type"] == "json_invalid":
                 raise ApiError(400, f"request body is not JSON: {errors[0]['ctx']['error']}") from None
             raise ApiError(422, "; ".join(f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}"
                                           for err in errors[:5])) from None
+        return req
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, e: ApiError):
+        return _error(e.status, e.message)
+
+    @app.post("/v1/classify", response_model=None, summary="Classify texts",
+              openapi_extra={"requestBody": {"required": True, **_schema_ref(ClassifyRequest)}},
+              responses={200: {"model": ClassifyResponse}, 400: {"model": ErrorResponse},
+                         413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+                         503: {"model": ErrorResponse}})
+    async def classify(request: Request) -> Response:
+        req = await _read(request, ClassifyRequest)
         if len(req.texts) > cfg.max_texts:
             raise ApiError(413, f"texts: {len(req.texts)} texts, more than the limit of {cfg.max_texts} per request")
         for i, t in enumerate(req.texts):
@@ -239,6 +267,39 @@ def create_app(model: str | Path, cfg: ServeConfig | None = None) -> FastAPI:
                             "scores": {labels[i]: row[i] for i in order}})
         return Response(json.dumps({"model": model.name, "results": results}, ensure_ascii=False),
                         media_type="application/json")
+
+    explain_lock = asyncio.Lock()
+
+    def explain_one(text: str, permutations: int) -> dict:
+        from kdedge.classifier import TextClassifier
+        from kdedge.explain.html import highlight
+        from kdedge.explain.shapley import shapley_values, tflite_game
+        from kdedge.explain.words import student_words
+
+        if state.get("explainer") is None:  # its own interpreter: the batcher's runs on the event loop
+            state["explainer"] = TextClassifier(model, num_threads=cfg.threads)
+        clf = state["explainer"]
+        words = student_words(clf.tokenizer, text)
+        got = shapley_values(tflite_game(clf, words), len(words), permutations=permutations, seed=0)
+        scores = [round(float(v), 6) for v in got.scores]
+        return {"model": model.name, "label": clf.labels[got.target], "score": float(got.probabilities[got.target]),
+                "method": "shapley-permutation", "words": list(words.words), "scores": scores,
+                "html": highlight(words.words, scores)}
+
+    @app.post("/v1/explain", response_model=None, summary="Explain one text: each word's share of the label",
+              openapi_extra={"requestBody": {"required": True, **_schema_ref(ExplainRequest)}},
+              responses={200: {"model": ExplainResponse}, 400: {"model": ErrorResponse},
+                         413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+                         503: {"model": ErrorResponse}})
+    async def explain(request: Request) -> Response:
+        req = await _read(request, ExplainRequest)
+        if len(req.text) > cfg.max_chars:
+            raise ApiError(413, f"text: {len(req.text)} characters, more than the limit of {cfg.max_chars}")
+        if state["classifier"] is None:
+            raise ApiError(503, "the model is still loading" if state["error"] is None else state["error"])
+        async with explain_lock:  # one at a time per process, off the event loop: classify keeps answering
+            out = await asyncio.to_thread(explain_one, req.text, req.permutations)
+        return Response(json.dumps(out, ensure_ascii=False), media_type="application/json")
 
     def model_info() -> dict:
         clf = state["classifier"]

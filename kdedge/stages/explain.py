@@ -159,6 +159,7 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
     summary["sample"] = {"whole_texts_only": cfg.whole if gold is not None else None, "eligible": eligible,
                          "teacher_max_len": teacher_len, "teacher_truncation": truncation,
                          "student_max_len": int(tokenizer.max_len)}
+    summary["finding"] = distillation_finding(summary)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "attributions.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
@@ -226,6 +227,21 @@ def summarize(records: list[dict], per_model: dict, fractions) -> dict:
     return {"texts": len(records), "fractions": list(fractions), "faithfulness": faith, "agreement": agree}
 
 
+def distillation_finding(summary: dict) -> str | None:
+    """One sentence: does the distilled student decide for the teacher's reasons more than its labels-only twin?"""
+    agree = summary.get("agreement", {})
+    try:
+        a = agree["teacher~student"]["spearman"]["observed"]["median"]
+        b = agree["teacher~twin"]["spearman"]["observed"]["median"]
+    except KeyError:
+        return None
+    if a is None or b is None:
+        return None
+    verdict = "more" if a > b else "no more" if a == b else "less"
+    return (f"the distilled student's attributions agree with the teacher's {verdict} than the labels-only twin's "
+            f"do (median Spearman {a:.3f} vs {b:.3f}).")
+
+
 def instructive_examples(records: list[dict], k: int = 3) -> dict:
     """Texts where teacher and student agree on the label but least on the reasons, and where the labels differ."""
     same, differ = [], []
@@ -247,7 +263,17 @@ def instructive_examples(records: list[dict], k: int = 3) -> dict:
 
 
 def render_markdown(summary: dict, labels, records: list[dict] | None = None) -> str:
-    lines = [f"# Why did it say that? {summary['texts']} texts", "",
+    lines = [f"# Why did it say that? {summary['texts']} texts", ""]
+    sample = summary.get("sample") or {}
+    if sample.get("eligible") is not None:
+        lines += [f"Texts: a seeded sample of {summary['texts']} of the {sample['eligible']:,} labeled eval texts"
+                  + (f" that both models read whole (the teacher at most {sample['teacher_max_len']} word pieces, "
+                     f"the student at most {sample['student_max_len']} words)" if sample["whole_texts_only"] else "")
+                  + ".", ""]
+    finding = distillation_finding(summary)
+    if finding:
+        lines += [f"**Finding:** {finding}", ""]
+    lines += [
              "Faithfulness: each model's own probability of the label it gave, with the top-scored words masked "
              "(comprehensiveness: higher is better) or kept alone (sufficiency: lower is better), AOPC over "
              f"{', '.join(f'{100 * q:g}%' for q in summary['fractions'])} of the words; `random` is the same for a "
@@ -293,17 +319,9 @@ def render_markdown(summary: dict, labels, records: list[dict] | None = None) ->
     return "\n".join(lines)
 
 
-def _cell(words: list[str], scores: list[float]) -> str:
-    top = max([abs(s) for s in scores] + [1e-12])
-    spans = []
-    for w, s in zip(words, scores):
-        alpha = min(1.0, abs(s) / top)
-        color = f"rgba(34,139,34,{alpha:.2f})" if s > 0 else f"rgba(200,40,40,{alpha:.2f})"
-        spans.append(f'<span style="background:{color}" title="{s:+.4f}">{html.escape(w)}</span>')
-    return " ".join(spans)
-
-
 def render_html(records: list[dict], summary: dict, labels, limit: int = 40) -> str:
+    from kdedge.explain.html import LEGEND, STYLE, highlight
+
     ex = summary["examples"]
     chosen = list(dict.fromkeys(ex["same_label_least_agreement"] + ex["different_label"] + [ex["figure"]]))
     chosen += [r["index"] for r in records if r["index"] not in chosen][:max(0, limit - len(chosen))]
@@ -317,13 +335,12 @@ def render_html(records: list[dict], summary: dict, labels, limit: int = 40) -> 
             m = r["models"][n]
             label = labels[m["label"]] if labels else str(m["label"])
             cells.append(f"<td><b>{html.escape(label)}</b> {max(m['probabilities']):.3f}<br>"
-                         f"{_cell(r['words'], m['scores'])}</td>")
+                         f"{highlight(r['words'], m['scores'])}</td>")
         rows.append(f"<tr><td>{i}</td>{''.join(cells)}</tr>")
     return ("<!doctype html><meta charset=utf-8><title>kdedge explain</title>"
             "<style>body{font:14px system-ui,sans-serif;margin:2em}td,th{border:1px solid #ddd;padding:6px;"
-            "vertical-align:top}table{border-collapse:collapse}span{padding:1px 2px;border-radius:3px}</style>"
-            "<h1>Why did it say that?</h1><p>Green: the word pushes towards the predicted label; red: against it "
-            "(opacity = |score| relative to the text's largest). Hover a word for its score.</p>"
+            f"vertical-align:top}}table{{border-collapse:collapse}}{STYLE}</style>"
+            f"<h1>Why did it say that?</h1><p>{LEGEND}</p>"
             f"<table><tr><th>#</th>{head}</tr>{''.join(rows)}</table>")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,10 @@ def test_the_page_classifies_in_wasm_like_kdedge_and_mediapipe_python(pipeline_r
     # What a person sees after typing a sentence: both answers, and that they agree.
     assert typed["agree"].startswith("Browser and server agree"), typed["agree"]
     assert typed["shown_label"] == clf.classify(TYPED)[0][0].label
+    # ... and why: the typed words highlighted by their Shapley values (the server's /v1/explain).
+    assert typed["why_label"] == typed["shown_label"]
+    assert typed["why_words"] == ["A", "warm", "funny", "and", "beautifully", "acted", "film"]
+    assert all(re.fullmatch(r"[+-]\d\.\d{4}", t) for t in typed["why_titles"]), typed["why_titles"]
     assert len(ms) == 5 and all(t >= 0 for t in ms)
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

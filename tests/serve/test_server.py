@@ -119,6 +119,34 @@ def test_wrong_routes_and_methods_are_json_errors(server):
     assert http(url + "/static/drive.mjs")[0] == 404  # only the page's own files are served
 
 
+def test_explain_gives_each_word_its_shapley_share_of_the_label(server, export_dir):
+    """POST /v1/explain: the words the int8 file reads, scores adding up to p(text) - p(no words) (exact for
+    permutation Shapley), the label /v1/classify gives, and the same highlighted markup as explain.html."""
+    from kdedge.explain.html import highlight
+    from kdedge.explain.words import masked_ids, student_words
+
+    url, proc, _ = server
+    text = "A moving, funny film <b>& a dull</b> ending."
+    status, body = http(url + "/v1/explain", json.dumps({"text": text, "permutations": 8}).encode())
+    assert status == 200, body
+    clf = TextClassifier(export_dir / "student_int8.tflite")
+    words = student_words(clf.tokenizer, text)
+    assert body["words"] == list(words.words) == ["A", "moving", "funny", "film", "b", "a", "dull", "b", "ending"]
+    target = clf.labels.index(body["label"])
+    full = clf.probabilities_of_ids(masked_ids(clf.tokenizer, words, np.ones((1, len(words)), bool)))[0]
+    none = clf.probabilities_of_ids(masked_ids(clf.tokenizer, words, np.zeros((1, len(words)), bool)))[0]
+    assert target == int(np.argmax(full)) and body["score"] == pytest.approx(float(full[target]), abs=1e-6)
+    assert sum(body["scores"]) == pytest.approx(float(full[target] - none[target]), abs=1e-4)
+    assert body["html"] == highlight(body["words"], body["scores"]) and "<b>" not in body["html"]
+    assert _post(url, {"texts": [text]})[1]["results"][0]["label"] == body["label"]
+    assert http(url + "/v1/explain", json.dumps({"text": ""}).encode())[1]["words"] == []
+    for bad, code in ((b'{"texts": ["a"]}', 422), (b'{"text": "a", "permutations": 1000}', 422),
+                      (json.dumps({"text": "x" * 200_001}).encode(), 413), (b"{", 400)):
+        got, answer = http(url + "/v1/explain", bad)
+        assert got == code and "\n" not in answer["error"], (bad, answer)
+    assert proc.poll() is None
+
+
 def test_the_serving_process_imports_no_tensorflow(server):
     url, _, log = server
     assert _post(url, {"texts": ["good"]})[0] == 200

@@ -43,6 +43,28 @@ async function classifyServer(text) {
   return answer(body.results[0].scores, performance.now() - t0);
 }
 
+// "Why?": the server's Shapley values for the served file, as the highlighted words kdedge explain's
+// explain.html shows (the server renders the same markup, every word HTML-escaped). Only the answer to the
+// latest text is shown; #why's data-for says which text it explains.
+let whySeq = 0;
+async function explainServer(text) {
+  const seq = ++whySeq;
+  const box = $("why");
+  const r = await fetch("/v1/explain", { method: "POST", headers: { "content-type": "application/json" },
+                                         body: JSON.stringify({ text }) });
+  const body = await r.json();
+  if (seq !== whySeq) return null;
+  if (!r.ok) {
+    box.hidden = true;
+    return { error: body.error || `HTTP ${r.status}` };
+  }
+  box.querySelector(".why-label").textContent = body.label;
+  box.querySelector(".words").innerHTML = body.words.length ? body.html : "<em>no words the model reads</em>";
+  box.dataset.for = text;
+  box.hidden = false;
+  return body;
+}
+
 // The browser benchmark: calls of classify(text) (text in, probabilities out, tokenizer included), timed
 // inside the page so that no driver round trip is counted. time() makes n timed calls on texts
 // start .. start+n-1 (cycling) and returns their durations in ms; the driver decides when to stop, by
@@ -116,6 +138,7 @@ async function run() {
     agree.textContent = same ? `Browser and server agree (largest probability difference ${diff.toExponential(1)}).`
                              : `Browser and server DISAGREE (largest probability difference ${diff.toExponential(1)}).`;
   }
+  explainServer(text).catch((e) => { $("why").hidden = true; console.warn(`explain: ${e.message}`); });
   return got;
 }
 
@@ -137,4 +160,4 @@ $("text").addEventListener("input", () => { clearTimeout(pending); pending = set
 $("go").addEventListener("click", run);
 for (const el of document.querySelectorAll("input[name=where], #compare")) el.addEventListener("change", run);
 
-window.kdedge = { info, ready, run, classifyLocal, classifyServer, warmup, time };
+window.kdedge = { info, ready, run, classifyLocal, classifyServer, explainServer, warmup, time };

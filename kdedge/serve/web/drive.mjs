@@ -84,8 +84,12 @@ async function command(page, logs, c) {
       await page.evaluate(() => { document.querySelector("#agree").textContent = ""; });
       await page.click("#go");
       await page.waitForFunction(() => document.querySelector("#agree").textContent.length > 0);
+      await page.waitForFunction((t) => document.querySelector("#why").dataset.for === t, c.text);
       return { agree: await page.textContent("#agree"),
-               shown_label: await page.textContent("#browser .label").catch(() => null) };
+               shown_label: await page.textContent("#browser .label").catch(() => null),
+               why_label: await page.textContent("#why .why-label"),
+               why_words: await page.$$eval("#why .words span.w", (els) => els.map((e) => e.textContent)),
+               why_titles: await page.$$eval("#why .words span.w", (els) => els.map((e) => e.title)) };
     case "screenshot":
       await page.screenshot({ path: c.path, fullPage: true });
       return {};
