@@ -73,3 +73,26 @@ def test_sample_keeps_only_texts_both_models_read_whole(pipeline_run, tmp_path):
     assert eligible == 8 and len(texts) == 8
     with pytest.raises(ConfigError, match="--no-whole"):
         sample_texts(tmp_path, ExplainConfig(), tokenizer, teacher_tok, 3)
+
+
+def test_explain_report_script_files_the_results(pipeline_run, tmp_path):
+    """benchmarks/explain_report.py: the stage run on a finished run, filed as explain.{md,json,png} + page."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "results"
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "explain_report.py"
+    proc = subprocess.run([sys.executable, str(script), "--run", str(pipeline_run), "--out", str(out),
+                           "--explain-out", str(tmp_path / "explain"), "--", "--max-texts", "3", "--steps", "8",
+                           "--permutations", "4"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "explain.json").read_text())
+    assert summary["texts"] == 3 and summary["run"]["command"].startswith("kdedge explain --export-dir")
+    assert summary["sample"]["whole_texts_only"] is True and summary["sample"]["eligible"] >= 3
+    md = (out / "explain.md").read_text()
+    assert "(explain.png)" in md and "(explain_example.png)" in md and "kdedge explain --export-dir" in md
+    assert "**Finding:** the distilled student's attributions agree with the teacher's" in md
+    for png in ("explain.png", "explain_example.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert "<table>" in (out / "explain.html").read_text()
