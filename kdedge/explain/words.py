@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 
@@ -28,18 +29,20 @@ def student_words(tokenizer, text: str, max_words: int | None = None) -> Words:
     """The words ``tokenizer`` (a kdedge student tokenizer) makes of ``text``, with spans: the first
     ``max_words`` (default the tokenizer's ``max_len``: the words the student reads)."""
     text = cut_at_nul(text) if isinstance(tokenizer, RegexTokenizer) else text
+    limit = tokenizer.max_len if max_words is None else max_words
     if isinstance(tokenizer, RegexTokenizer):
         spans, start = [], 0
         for m in tokenizer._re.finditer(text):
+            if len(spans) >= limit:
+                break
             if m.start() > start:
                 spans.append((start, m.start()))
             start = m.end()
-        if start < len(text):
+        if start < len(text) and len(spans) < limit:
             spans.append((start, len(text)))
     else:  # the format-1 word tokenizer: its pattern's matches (on lower-cased text: same offsets)
         source = text.lower() if tokenizer.lowercase else text
-        spans = [(m.start(), m.end()) for m in tokenizer._re.finditer(source)]
-    spans = spans[:tokenizer.max_len if max_words is None else max_words]
+        spans = [(m.start(), m.end()) for m in itertools.islice(tokenizer._re.finditer(source), limit)]
     return Words(text, tuple(text[a:b] for a, b in spans), tuple(spans))
 
 

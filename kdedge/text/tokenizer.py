@@ -73,6 +73,7 @@ both formats. The embedding table has ``len(vocab) + B`` rows.
 from __future__ import annotations
 
 import collections
+import itertools
 import re
 
 import regex
@@ -152,8 +153,12 @@ class WordTokenizer:
         """Rows the embedding table needs: the vocabulary plus any hash buckets."""
         return len(self.vocab) + self.buckets
 
-    def tokens(self, text: str) -> list[str]:
-        return self._re.findall(text.lower() if self.lowercase else text)
+    def tokens(self, text: str, limit: int | None = None) -> list[str]:
+        """The tokens of ``text``; with ``limit``, only the first ``limit`` (the scan stops there)."""
+        source = text.lower() if self.lowercase else text
+        if limit is None:
+            return self._re.findall(source)
+        return [m.group() for m in itertools.islice(self._re.finditer(source), limit)]
 
     def token_id(self, token: str) -> int:
         """The id of one token: its vocabulary index, else ``unk_id``."""
@@ -164,7 +169,7 @@ class WordTokenizer:
         texts = list(texts)
         out = np.zeros((len(texts), self.max_len), dtype=np.int32)
         for row, text in enumerate(texts):
-            ids = [self.token_id(t) for t in self.tokens(text)[:self.max_len]]
+            ids = [self.token_id(t) for t in self.tokens(text, self.max_len)]
             out[row, :len(ids)] = ids
         return out
 
@@ -319,9 +324,11 @@ class RegexTokenizer:
     def num_ids(self) -> int:
         return len(self.vocab)
 
-    def tokens(self, text: str) -> list[str]:
-        """The tokens MediaPipe sees: the non-empty pieces between delimiter matches."""
-        return [t for t in self._re.split(cut_at_nul(text)) if t]
+    def tokens(self, text: str, limit: int | None = None) -> list[str]:
+        """The tokens MediaPipe sees: the non-empty pieces between delimiter matches; with ``limit``, only
+        the first ``limit`` (the scan stops there: a 1 MB text costs what its first words do)."""
+        pieces = (t for t in self._re.splititer(cut_at_nul(text)) if t)
+        return list(pieces if limit is None else itertools.islice(pieces, limit))
 
     def token_id(self, token: str) -> int:
         return self.index.get(token, self.unk_id)
@@ -337,12 +344,14 @@ class RegexTokenizer:
         for row, text in enumerate(texts):
             if masks and "[" in text:
                 ids = []
-                for k, piece in enumerate(_MASK_SPLIT.split(text)):
+                for k, piece in enumerate(_split_masks(text)):
                     if k:
                         ids.append(self.unk_id)
-                    ids.extend(self.token_id(t) for t in self.tokens(piece))
+                    ids.extend(self.token_id(t) for t in self.tokens(piece, max(0, self.max_len - len(ids))))
+                    if len(ids) >= self.max_len:
+                        break
             else:
-                ids = [self.token_id(t) for t in self.tokens(text)]
+                ids = [self.token_id(t) for t in self.tokens(text, self.max_len)]
             ids = ids[:self.max_len]
             out[row, :len(ids)] = ids
         return out
@@ -383,6 +392,15 @@ class RegexTokenizer:
 
 
 _MASK_SPLIT = re.compile(r"\[(?:MASK|mask)\]")
+
+
+def _split_masks(text: str):
+    """``text`` split at each ``[MASK]``, lazily (the encoder stops once it has ``max_len`` ids)."""
+    start = 0
+    for m in _MASK_SPLIT.finditer(text):
+        yield text[start:m.start()]
+        start = m.end()
+    yield text[start:]
 
 
 def cut_at_nul(text: str) -> str:

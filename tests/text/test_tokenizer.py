@@ -34,3 +34,46 @@ def test_save_load_round_trip_and_contract_fields(tmp_path):
     back = WordTokenizer.load(tmp_path / "t.json")
     assert back.vocab == tok.vocab
     assert (back.encode(["c a z"]) == tok.encode(["c a z"])).all()
+
+
+class _Counting:
+    """A compiled pattern that counts the matches its iterators hand out (how far a scan went)."""
+
+    def __init__(self, pattern):
+        self.pattern, self.seen = pattern, 0
+
+    def _count(self, it):
+        for x in it:
+            self.seen += 1
+            yield x
+
+    def finditer(self, text):
+        return self._count(self.pattern.finditer(text))
+
+    def splititer(self, text):
+        return self._count(self.pattern.splititer(text))
+
+
+def test_a_huge_text_is_read_only_as_far_as_max_len():
+    """A 1 MB text costs what its first max_len words do: the scan stops there, and the ids are the same as
+    for the full split cut to max_len (both tokenizer formats, the [MASK] path and explain's words too)."""
+    from kdedge.explain.words import student_words
+    from kdedge.text.tokenizer import RegexTokenizer
+
+    text = "good film, " * 100_000
+    for tok in (WordTokenizer.build(["good film"], 8, vocab_size=10), RegexTokenizer.build(["good film"], 8, vocab_size=10)):
+        full = tok.tokens(text)
+        assert tok.tokens(text, 8) == full[:8] and tok.tokens("", 8) == [] and tok.tokens(text, 0) == []
+        counter = _Counting(tok._re)
+        tok._re = counter
+        try:
+            ids = tok.encode([text])
+            assert counter.seen <= 20, counter.seen
+            if isinstance(tok, RegexTokenizer):
+                masked = tok.encode(["good [MASK] " * 100_000], masks=True)[0].tolist()
+                assert masked == [tok.token_id("good"), tok.unk_id] * 4 and counter.seen <= 20
+            counter.seen = 0
+            assert len(student_words(tok, text)) == 8 and counter.seen <= 20
+        finally:
+            tok._re = counter.pattern
+        assert ids[0].tolist() == [tok.token_id(t) for t in full[:8]]
