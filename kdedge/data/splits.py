@@ -16,6 +16,19 @@ from kdedge.io import atomic_path
 SENTIMENT_LABELS = ["negative", "positive"]
 
 
+def check_unicode(text: str, path, line_no: int) -> None:
+    """Refuse a text that cannot be written as UTF-8: a lone surrogate (a JSON ``"\\ud800"`` escape parses to one).
+
+    Raises:
+        DataError: Names the file, the line and the character.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise DataError(f"{path}:{line_no}: text holds a lone surrogate (U+{ord(text[e.start]):04X} at character "
+                        f"{e.start}), which is not valid Unicode") from None
+
+
 @dataclass(eq=False)
 class Split:
     """A list of texts with one label each.
@@ -66,6 +79,7 @@ class Split:
             text, label = record.get("text"), record.get("label")
             if not isinstance(text, str):
                 raise DataError(f"{path}:{line_no}: 'text' must be a string, got {text!r}")
+            check_unicode(text, path, line_no)
             if label is None:
                 label = -1
             elif isinstance(label, bool) or not isinstance(label, int) or label < 0:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from kdedge.errors import DataError
-from kdedge.data.splits import SENTIMENT_LABELS, Dataset, Split, iter_jsonl, read_text
+from kdedge.data.splits import SENTIMENT_LABELS, Dataset, Split, check_unicode, iter_jsonl, read_text
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content")
 LABEL_COLUMNS = ("label", "labels", "sentiment", "polarity")
@@ -187,6 +187,7 @@ def _read_split(path: Path, text_column: str | None, label_column: str | None, n
         text = text.strip()
         if not text:
             raise DataError(f"{path}:{line_no}: empty text")
+        check_unicode(text, path, line_no)
         texts.append(text)
     if not texts:
         raise DataError(f"{path}: no rows")

@@ -48,3 +48,16 @@ def test_from_jsonl_errors(tmp_path: Path, content: str, pattern: str) -> None:
 def test_split_rejects_length_mismatch() -> None:
     with pytest.raises(ValueError):
         Split("x", ["a", "b"], np.array([0]), source="x")
+
+
+def test_from_jsonl_refuses_a_lone_surrogate_naming_file_and_line(tmp_path):
+    """A JSON "\\ud800" escape parses to a str that cannot be written back as UTF-8: refused where it is read."""
+    import pytest
+
+    from kdedge.data import Split
+    from kdedge.errors import DataError
+
+    path = tmp_path / "eval.jsonl"
+    path.write_text('{"text": "fine", "label": 1}\n{"text": "x\\udfff", "label": 0}\n')
+    with pytest.raises(DataError, match=r"eval\.jsonl:2: text holds a lone surrogate \(U\+DFFF at character 1\)"):
+        Split.from_jsonl(path, "eval")

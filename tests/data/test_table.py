@@ -66,6 +66,8 @@ def test_table_explicit_columns_and_no_label_column(tmp_path: Path) -> None:
         ("bad.csv", "text,label\n ,1\n", r"bad\.csv:2: empty text"),
         ("bad.txt", "hello\n", r"bad\.txt: unknown file type '\.txt'"),
         ("empty.csv", "", r"empty\.csv: file is empty"),
+        ("sur.jsonl", '{"text": "ok", "label": 1}\n{"text": "a \\ud800 b", "label": 0}\n',
+         r"sur\.jsonl:2: text holds a lone surrogate \(U\+D800 at character 2\)"),
     ],
 )
 

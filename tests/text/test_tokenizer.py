@@ -61,7 +61,8 @@ def test_a_huge_text_is_read_only_as_far_as_max_len():
     from kdedge.text.tokenizer import RegexTokenizer
 
     text = "good film, " * 100_000
-    for tok in (WordTokenizer.build(["good film"], 8, vocab_size=10), RegexTokenizer.build(["good film"], 8, vocab_size=10)):
+    for tok in (WordTokenizer.build(["good film"], 8, vocab_size=10),
+                RegexTokenizer.build(["good film"], 8, vocab_size=10)):
         full = tok.tokens(text)
         assert tok.tokens(text, 8) == full[:8] and tok.tokens("", 8) == [] and tok.tokens(text, 0) == []
         counter = _Counting(tok._re)
