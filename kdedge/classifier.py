@@ -217,10 +217,7 @@ class TextClassifier:
             raise StageInputError(f"{path}: is a folder, expected a .tflite file") from None
         self.path = path
         self.info = read_classifier_metadata(content, str(path))
-        try:
-            self.model = TFLiteModel(content=content, num_threads=num_threads)
-        except (ValueError, RuntimeError) as e:
-            raise StageInputError(f"{path}: LiteRT cannot load it ({str(e).splitlines()[0]})") from None
+        self.model = TFLiteModel(content=content, num_threads=num_threads, name=str(path))
         details = self.model.interpreter.get_input_details()
         if len(details) != 1 or details[0]["dtype"] != np.int32 or len(details[0]["shape"]) != 2:
             got = ", ".join(f"{d['dtype'].__name__}{list(d['shape'])}" for d in details)

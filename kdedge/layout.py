@@ -104,6 +104,47 @@ def require(folder: str | os.PathLike, stage: str, *names: str) -> Path:
     return folder
 
 
+def _inside(folder: Path, name, what: str, manifest: Path) -> Path:
+    """``folder / name`` when ``name`` is a relative path that stays inside ``folder`` (else one clear error)."""
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise StageInputError(f"{manifest}: {what} {name!r} is not a path inside {folder}")
+    path = folder / name
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        raise StageInputError(f"{manifest}: {what} {name!r} leads outside {folder} (a link?)") from None
+    return path
+
+
+def manifest_models(export_dir: str | os.PathLike, entries: list[dict]) -> list[dict]:
+    """Check the export manifest's ``entries`` before anything reads them: each ``file`` and ``tokenizer`` is a
+    path inside ``export_dir`` that exists, and each file's sha256 is the manifest's (a file replaced after
+    export would otherwise be measured and reported under the old hash).
+
+    Raises:
+        StageInputError: names the manifest, the entry and what is wrong.
+    """
+    from kdedge.io import sha256_file
+
+    export_dir = Path(export_dir)
+    manifest = export_dir / MANIFEST
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise StageInputError(f"{manifest}: a model entry without a name: {str(entry)[:80]}")
+        path = _inside(export_dir, entry.get("file"), f"{entry['name']}: file", manifest)
+        if not path.is_file():
+            raise StageInputError(f"{manifest}: {entry['name']}: {path} is missing (make it with `kdedge export`)")
+        if "tokenizer" in entry:
+            tok = _inside(export_dir, entry["tokenizer"], f"{entry['name']}: tokenizer", manifest)
+            if not tok.exists():
+                raise StageInputError(f"{manifest}: {entry['name']}: {tok} is missing")
+        got = sha256_file(path)
+        if entry.get("sha256") != got:
+            raise StageInputError(f"{path}: sha256 {got[:12]}... is not the manifest's "
+                                  f"{str(entry.get('sha256'))[:12]}... (the file changed after `kdedge export`)")
+    return entries
+
+
 def is_complete(folder: str | os.PathLike) -> bool:
     """Whether a stage finished writing ``folder`` (its ``config.json`` is there)."""
     return (Path(folder) / CONFIG).is_file()

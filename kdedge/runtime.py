@@ -28,17 +28,39 @@ class TFLiteModel:
         num_threads: CPU threads for the interpreter.
         xnnpack: apply the default delegate (XNNPACK, what LiteRT does unless told
             otherwise); False runs the builtin reference/optimized kernels only.
+        name: what error messages call the model (default: the path).
+
+    Raises:
+        StageInputError: the file is unreadable, not a ``.tflite`` (no ``TFL3`` identifier), or
+            LiteRT refuses it; one line naming it.
     """
 
     def __init__(self, path: str | Path | None = None, num_threads: int = 1, content: bytes | None = None,
-                 xnnpack: bool = True):
+                 xnnpack: bool = True, name: str | None = None):
+        from kdedge.errors import StageInputError
+
+        where = name or (str(path) if content is None else "model bytes")
+        if content is None:
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(8)
+            except OSError as e:
+                raise StageInputError(f"{where}: cannot read it ({e.strerror})") from None
+        else:
+            head = bytes(content[:8])
+        if head[4:8] != b"TFL3":  # the flatbuffer file identifier of every .tflite
+            raise StageInputError(f"{where}: not a .tflite file (no TFL3 identifier at byte 4)")
         mod = _interpreter_module()
         resolver = (mod.OpResolverType.AUTO if xnnpack
                     else mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         source = {"model_content": content} if content is not None else {"model_path": str(path)}
-        self.interpreter = mod.Interpreter(**source, num_threads=num_threads,
-                                           experimental_op_resolver_type=resolver)
-        self.interpreter.allocate_tensors()
+        try:
+            self.interpreter = mod.Interpreter(**source, num_threads=num_threads,
+                                               experimental_op_resolver_type=resolver)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise StageInputError(f"{where}: LiteRT cannot load it ({first})") from None
         self.inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
         self.output = self.interpreter.get_output_details()[0]
 

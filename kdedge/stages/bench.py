@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 from pathlib import Path
 
 from kdedge import layout
@@ -157,12 +158,12 @@ def test_split_metrics(export_dir: Path, data_dir: Path, entries: list[dict], ro
 def selected_models(manifest: dict, names: tuple, export_dir: Path) -> list[dict]:
     """The manifest entries named by ``--models`` (all when empty), in manifest order."""
     if not names:
-        return manifest["models"]
+        return layout.manifest_models(export_dir, manifest["models"])
     known = [e["name"] for e in manifest["models"]]
     unknown = [m for m in names if m not in known]
     if unknown:
         raise ConfigError(f"--models {','.join(unknown)}: not in {export_dir}/{layout.MANIFEST} ({', '.join(known)})")
-    return [e for e in manifest["models"] if e["name"] in names]
+    return layout.manifest_models(export_dir, [e for e in manifest["models"] if e["name"] in names])
 
 
 def measure_model(export_dir: Path, entry: dict, texts: list[str], max_len: int, cfg: BenchConfig):
@@ -192,7 +193,7 @@ def measure_model(export_dir: Path, entry: dict, texts: list[str], max_len: int,
     row = {"name": entry["name"], "kind": entry["kind"], "quantization": entry["quantization"],
            "file": entry["file"], "bytes": len(content),
            "gzip_bytes": len(gzip.compress(content, compresslevel=9, mtime=0)),
-           "sha256": entry["sha256"],
+           "sha256": hashlib.sha256(content).hexdigest(),  # of the bytes measured, not copied from the manifest
            **{k: head.get(k) for k in PROBE_KEYS},
            "latency": {k: head[k] for k in LATENCY_KEYS}, "latency_grid": grid}
     return row, logits

@@ -97,6 +97,7 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
     keras_models = {"student": load_student(distill_dir / layout.STUDENT)}
     if (distill_dir / layout.BASELINE).is_file():
         keras_models["twin"] = load_student(distill_dir / layout.BASELINE)
+    layout.manifest_models(export_dir, [manifest[name] for name in cfg.files])
     files = {name: TextClassifier(export_dir / manifest[name]["file"]) for name in cfg.files}
     labels = next(iter(files.values())).labels if files else None
 

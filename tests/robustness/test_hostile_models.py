@@ -1,0 +1,92 @@
+"""Model files from elsewhere are input to validate: corrupt, truncated, random-byte, swapped and
+path-escaping files get one line and exit 2, and the kdedge process does not die on them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from tests.test_cli import kdedge
+
+BENCH_FAST = ["--threads", "1", "--xnnpack", "on", "--lengths", "", "--min-runs", "5", "--time-cap", "0.05",
+              "--no-probe", "--models", "student_int8"]
+
+
+@pytest.fixture()
+def export(pipeline_run, tmp_path):
+    """A copy of the tiny run's export folder, to damage."""
+    out = tmp_path / "export"
+    shutil.copytree(pipeline_run / "export", out)
+    return out
+
+
+def _one_line_exit_2(proc, *says):
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    for s in says:
+        assert s in lines[0], lines[0]
+
+
+def _bench(export, pipeline_run, out):
+    return kdedge("bench", "--export-dir", str(export), "--data", str(pipeline_run / "data"), "--out", str(out),
+                  *BENCH_FAST)
+
+
+def test_bench_refuses_a_file_replaced_after_export(export, pipeline_run, tmp_path):
+    shutil.copyfile(export / "student_float32.tflite", export / "student_int8.tflite")  # a valid model, not its own
+    _one_line_exit_2(_bench(export, pipeline_run, tmp_path / "b"), "student_int8.tflite", "not the manifest's")
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("name, says", [("../outside.tflite", "not a path inside"),
+                                        ("/etc/passwd", "not a path inside"), ("", "not a path inside"),
+                                        ("nothere.tflite", "is missing")])
+def test_bench_refuses_manifest_paths_outside_the_export_folder(export, pipeline_run, tmp_path, name, says):
+    manifest = json.loads((export / "manifest.json").read_text())
+    for entry in manifest["models"]:
+        if entry["name"] == "student_int8":
+            entry["file"] = name
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    shutil.copyfile(export / "student_int8.tflite", tmp_path / "outside.tflite")
+    _one_line_exit_2(_bench(export, pipeline_run, tmp_path / "b"), says)
+    assert not (tmp_path / "b").exists()
+
+
+def test_bench_refuses_a_link_that_leads_outside(export, pipeline_run, tmp_path):
+    target = tmp_path / "elsewhere.tflite"
+    shutil.move(export / "student_int8.tflite", target)
+    os.symlink(target, export / "student_int8.tflite")
+    _one_line_exit_2(_bench(export, pipeline_run, tmp_path / "b"), "leads outside")
+
+
+def _damaged(content: bytes, how: str) -> bytes:
+    if how == "truncated":
+        return content[:len(content) // 3]
+    if how == "random":
+        return os.urandom(len(content))
+    if how == "identifier-only":
+        return content[:8] + os.urandom(len(content) - 8)
+    if how == "empty":
+        return b""
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["truncated", "random", "identifier-only", "empty"])
+def test_a_corrupt_file_gets_one_line_from_bench_predict_and_serve(export, pipeline_run, tmp_path, how):
+    from kdedge.io import sha256_file
+
+    path = export / "student_int8.tflite"
+    path.write_bytes(_damaged(path.read_bytes(), how))
+    manifest = json.loads((export / "manifest.json").read_text())  # the manifest vouches for it: LiteRT must refuse
+    for entry in manifest["models"]:
+        if entry["name"] == "student_int8":
+            entry["sha256"] = sha256_file(path)
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    _one_line_exit_2(_bench(export, pipeline_run, tmp_path / "b"), "student_int8.tflite")
+    assert not (tmp_path / "b").exists()
+    _one_line_exit_2(kdedge("predict", str(path), "good film"), "student_int8.tflite")
+    _one_line_exit_2(kdedge("serve", str(path), "--port", "0"), "student_int8.tflite")
