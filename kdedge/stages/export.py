@@ -26,7 +26,6 @@ files atomically, checks each against Keras, and applies the retention gate.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ import numpy as np
 from converters import QUANT_MODES
 from kdedge import layout
 from kdedge.errors import ConfigError, RetentionError
-from kdedge.io import read_json, sha256_file, write_bytes, write_json, write_text
+from kdedge.io import read_json, replace_dir, sha256_file, write_bytes, write_json, write_text
 from kdedge.options import comma_list, setting
 from kdedge.progress import progress
 
@@ -169,9 +168,7 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
     write_json(out / layout.CONFIG, {**dataclasses.asdict(cfg), "distill": str(distill_dir),
                                      "teacher_dir": str(teacher_dir) if cfg.teacher else None,
                                      "data": str(data_dir), "compress": str(compress_dir) if compress_dir else None})
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(out, final)
+    replace_dir(out, final)  # the previous export stays whole until the new one is in place
     return manifest
 
 
