@@ -333,6 +333,11 @@ def predict(model, texts, file, fmt, top_k, threads):
     if threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
     texts = list(texts)
+    for i, text in enumerate(texts, start=1):  # argv bytes that are not UTF-8 arrive as lone surrogates
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ConfigError(f"TEXT argument {i} is not valid UTF-8 (at character {e.start})") from None
     if file is not None:
         try:
             raw = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()

@@ -96,6 +96,7 @@ def test_metrics_count_requests_texts_and_batches(server):
     (b'{"texts": "one string"}', 422, "texts"),
     (b'{"texts": [1, 2]}', 422, "texts.0"),
     (b'{"texts": []}', 422, "texts"),
+    (b'{"texts": ["a \\ud800 b"]}', 400, "not JSON"),  # a lone surrogate escape
     (b'{"text": ["typo"]}', 422, "text"),
     (b'{"texts": ["a"], "top_k": 0}', 422, "top_k"),
     (json.dumps({"texts": ["a"] * 65}).encode(), 413, "65 texts"),
