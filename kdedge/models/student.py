@@ -102,10 +102,76 @@ def build_student(cfg, vocab_size: int, num_labels: int = 2,
     return keras.Model(ids, logits, name=f"student_{cfg.arch}")
 
 
+# What a student's config may name. safe_mode alone is not enough: tf_keras 2.21 refuses a Lambda's Python
+# bytecode, but resolves a Lambda "function" named by module and name (e.g. os.system) and calls it while it
+# rebuilds the model (tests/robustness/test_hostile_models.py). So every object the config names must come
+# from Keras or kdedge, and no Lambda-like layer (a layer that calls a named function) is accepted.
+ALLOWED_MODULES = ("keras.", "tf_keras.", "kdedge.models.")
+FUNCTION_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
+
+
+def check_archive(path: Path) -> None:
+    """Refuse a ``.keras`` archive whose ``config.json`` names code from outside Keras and kdedge.
+
+    Raises:
+        StageInputError: names the file and the offending entry.
+    """
+    import json
+    import zipfile
+
+    from kdedge.errors import StageInputError
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            config = json.loads(z.read("config.json"))
+    except (KeyError, ValueError, zipfile.BadZipFile, OSError) as e:
+        raise StageInputError(f"{path}: cannot load this student (no readable config.json: {e})") from None
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        name = node.get("class_name")
+        if name in FUNCTION_LAYERS:
+            raise StageInputError(f"{path}: refused, it holds a {name} layer (it would call a named Python "
+                                  "function; kdedge students have none)")
+        module = node.get("module")
+        if "class_name" in node and module is not None and not (
+                isinstance(module, str) and module.startswith(ALLOWED_MODULES)):
+            raise StageInputError(f"{path}: refused, {name!r} comes from module {str(module)[:60]!r} (only Keras and "
+                                  "kdedge objects are loaded)")
+        stack.extend(node.values())
+
+
 def load_student(path: str | Path):
-    """Load a saved student with ``safe_mode`` on (no arbitrary code)."""
+    """Load a saved student with ``safe_mode`` on (no arbitrary code).
+
+    Raises:
+        StageInputError: the file is not a Keras archive (a pickle, say), holds code (a ``Lambda`` layer) or
+            layers kdedge does not know, or cannot be read; one line naming it.
+    """
+    import zipfile
+
+    from kdedge.errors import StageInputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise StageInputError(f"{path}: file not found")
+    if not zipfile.is_zipfile(path):
+        raise StageInputError(f"{path}: not a .keras archive (kdedge loads no pickles or other formats)")
+    check_archive(path)
     # The custom layers are registered by importing kdedge.models.layers (above).
-    return keras.models.load_model(str(path), safe_mode=True, compile=False)
+    try:
+        return keras.models.load_model(str(path), safe_mode=True, compile=False)
+    except Exception as e:  # Keras reports unsafe or unknown content with ValueError/TypeError and others
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        if "lambda" in str(e).lower() or "unsafe" in str(e).lower() or "safe_mode" in str(e):
+            raise StageInputError(f"{path}: refused, it holds Python code (a Lambda layer) and safe_mode stays "
+                                  "on") from None
+        raise StageInputError(f"{path}: cannot load this student ({first[:200]})") from None
 
 
 def save_student(model, path: str | Path) -> None:

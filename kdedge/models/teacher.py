@@ -38,6 +38,9 @@ def resolve_init(init: str) -> Path:
     if not (path / "config.json").is_file():
         raise ConfigError(f"--teacher {init}: not a Hugging Face checkpoint folder (no config.json)")
     if not any((path / n).is_file() for n in ("tf_model.h5", "model.safetensors")):
+        if any(path.glob("*.bin")) or any(path.glob("*.pt*")) or any(path.glob("*.ckpt")):
+            raise ConfigError(f"--teacher {init}: only a PyTorch pickle checkpoint (.bin/.pt) is there; kdedge "
+                              "loads no pickles (save it as model.safetensors, e.g. with safetensors.torch)")
         raise ConfigError(f"--teacher {init}: no tf_model.h5 or model.safetensors in the folder")
     if not any((path / n).is_file() for n in ("vocab.txt", "tokenizer.json")):
         raise ConfigError(f"--teacher {init}: no tokenizer (vocab.txt or tokenizer.json) in the folder")

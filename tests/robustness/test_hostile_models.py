@@ -90,3 +90,72 @@ def test_a_corrupt_file_gets_one_line_from_bench_predict_and_serve(export, pipel
     assert not (tmp_path / "b").exists()
     _one_line_exit_2(kdedge("predict", str(path), "good film"), "student_int8.tflite")
     _one_line_exit_2(kdedge("serve", str(path), "--port", "0"), "student_int8.tflite")
+
+
+def _lambda_student(path):
+    """A real .keras archive whose model runs Python code (a Lambda layer): what safe_mode exists to refuse."""
+    import tensorflow as tf
+
+    inp = tf.keras.Input((4,), dtype="int32")
+    out = tf.keras.layers.Lambda(lambda x: tf.cast(x, "float32") * 2.0)(inp)
+    tf.keras.Model(inp, tf.keras.layers.Dense(2)(out)).save(str(path))
+
+
+def _named_function_student(path):
+    """The Lambda student with its function renamed to ``os.system``: tf_keras 2.21 with safe_mode=True resolves
+    that and calls it while rebuilding the model (measured here); kdedge must refuse before Keras reads it."""
+    import json
+    import zipfile
+
+    _lambda_student(path)
+    with zipfile.ZipFile(path) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(files["config.json"])
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "Lambda":
+            layer["config"].update(function={"module": "os", "class_name": "function", "config": "system",
+                                             "registered_name": "function"}, function_type="function", module="os")
+            layer.update(class_name="Custom>Lambda")  # and under another name, so only the module check can stop it
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for n, b in files.items():
+            z.writestr(n, b)
+
+
+@pytest.mark.parametrize("kind", ["lambda", "named-function", "pickle", "garbage-zip"])
+def test_a_student_holding_code_or_a_pickle_is_refused_in_one_line(pipeline_run, tmp_path, kind):
+    import pickle
+    import zipfile
+
+    distill = tmp_path / "distill"
+    shutil.copytree(pipeline_run / "distill", distill)
+    target = distill / "student.keras"
+    if kind == "lambda":
+        _lambda_student(target)
+        says = "Lambda"
+    elif kind == "named-function":
+        _named_function_student(target)
+        says = "module 'os'"
+    elif kind == "pickle":
+        target.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+        says = "not a .keras archive"
+    else:
+        with zipfile.ZipFile(target, "w") as z:
+            z.writestr("config.json", "{not json")
+        says = "cannot load"
+    proc = kdedge("export", "--distill", str(distill), "--data", str(pipeline_run / "data"), "--no-teacher",
+                  "--out", str(tmp_path / "export"))
+    _one_line_exit_2(proc, "student.keras", says)
+    assert not (tmp_path / "export").exists()
+
+
+def test_a_teacher_folder_with_only_a_pickle_checkpoint_is_refused(pipeline_run, tmp_path):
+    teacher = tmp_path / "bert"
+    teacher.mkdir()
+    for name in ("config.json", "vocab.txt"):
+        shutil.copy(pipeline_run / "teacher" / "model" / name, teacher / name)
+    (teacher / "pytorch_model.bin").write_bytes(b"\x80\x04K\x01.")  # a pickle
+    proc = kdedge("teacher", "--data", str(pipeline_run / "data"), "--teacher", str(teacher),
+                  "--out", str(tmp_path / "t"))
+    _one_line_exit_2(proc, "pickle")
+    assert not (tmp_path / "t").exists()
