@@ -199,12 +199,16 @@ class TextClassifier:
     Args:
         model: the ``.tflite`` file.
         num_threads: interpreter threads.
+        check: run a file this machine has not seen in a child process first
+            (:func:`kdedge.untrusted.check_model`), so a file that crashes LiteRT is refused instead of
+            killing this process; ``KDEDGE_TRUST_MODELS=1`` skips it.
 
     Raises:
-        StageInputError: the file is missing, corrupt, has no metadata, or its input is not int32 ids.
+        StageInputError: the file is missing, corrupt, crashes LiteRT, has no metadata, or its input is not
+            int32 ids.
     """
 
-    def __init__(self, model: str | Path, num_threads: int = 1):
+    def __init__(self, model: str | Path, num_threads: int = 1, check: bool = True):
         from kdedge.runtime import TFLiteModel
         from kdedge.text.tokenizer import RegexTokenizer
 
@@ -217,6 +221,9 @@ class TextClassifier:
             raise StageInputError(f"{path}: is a folder, expected a .tflite file") from None
         self.path = path
         self.info = read_classifier_metadata(content, str(path))
+        if check:
+            from kdedge.untrusted import check_model
+            check_model(path, content)
         self.model = TFLiteModel(content=content, num_threads=num_threads, name=str(path))
         details = self.model.interpreter.get_input_details()
         if len(details) != 1 or details[0]["dtype"] != np.int32 or len(details[0]["shape"]) != 2:

@@ -109,6 +109,9 @@ def run_bench(export_dir: str | Path, data_dir: str | Path, out: str | Path, cfg
     data_dir = layout.require(data_dir, "data", layout.EVAL)
     manifest = read_json(export_dir / layout.MANIFEST)
     entries = selected_models(manifest, cfg.models, export_dir)
+    from kdedge.untrusted import check_model
+    for entry in entries:  # each file runs once in a child first: one that crashes LiteRT is refused
+        check_model(export_dir / entry["file"])
     texts, gold, label_names = labeled_eval(data_dir, cfg.max_eval, cfg.seed)
     rows, logits_of = [], {}
     for entry in entries:

@@ -159,3 +159,19 @@ def test_a_teacher_folder_with_only_a_pickle_checkpoint_is_refused(pipeline_run,
                   "--out", str(tmp_path / "t"))
     _one_line_exit_2(proc, "pickle")
     assert not (tmp_path / "t").exists()
+
+
+def test_the_fuzz_campaign_runs_and_nothing_dies(pipeline_run, tmp_path):
+    """benchmarks/fuzz_models.py, bounded: 40 mutated files; the committed run tries 1,000."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_models.py"
+    proc = subprocess.run([sys.executable, str(script), "--export-dir", str(pipeline_run / "export"),
+                           "--count", "40", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "fuzz.json").read_text())
+    assert report["files"] == 40 and report["crashed_or_hung_not_refused"] == 0
+    assert report["multi_line_messages"] == 0 and report["kdedge"].get("refused", 0) > 0
+    assert {r["mutation"] for r in report["rows"]} >= {"truncate", "word", "random-body"}
