@@ -44,23 +44,21 @@ def test_bench_refuses_a_file_replaced_after_export(export, pipeline_run, tmp_pa
 
 @pytest.mark.parametrize("name, says", [("../outside.tflite", "not a path inside"),
                                         ("/etc/passwd", "not a path inside"), ("", "not a path inside"),
-                                        ("nothere.tflite", "is missing")])
-def test_bench_refuses_manifest_paths_outside_the_export_folder(export, pipeline_run, tmp_path, name, says):
+                                        (None, "not a path inside"), ("nothere.tflite", "is missing"),
+                                        ("link.tflite", "leads outside")])
+def test_manifest_paths_must_stay_inside_the_export_folder(export, tmp_path, name, says):
+    from kdedge import layout
+    from kdedge.errors import StageInputError
+
     manifest = json.loads((export / "manifest.json").read_text())
-    for entry in manifest["models"]:
-        if entry["name"] == "student_int8":
-            entry["file"] = name
-    (export / "manifest.json").write_text(json.dumps(manifest))
+    entry = next(e for e in manifest["models"] if e["name"] == "student_int8")
     shutil.copyfile(export / "student_int8.tflite", tmp_path / "outside.tflite")
-    _one_line_exit_2(_bench(export, pipeline_run, tmp_path / "b"), says)
-    assert not (tmp_path / "b").exists()
-
-
-def test_bench_refuses_a_link_that_leads_outside(export, pipeline_run, tmp_path):
-    target = tmp_path / "elsewhere.tflite"
-    shutil.move(export / "student_int8.tflite", target)
-    os.symlink(target, export / "student_int8.tflite")
-    _one_line_exit_2(_bench(export, pipeline_run, tmp_path / "b"), "leads outside")
+    os.symlink(tmp_path / "outside.tflite", export / "link.tflite")
+    entry["file"] = name
+    with pytest.raises(StageInputError, match=says):
+        layout.manifest_models(export, [entry])
+    entry["file"] = "student_int8.tflite"
+    assert layout.manifest_models(export, [entry]) == [entry]
 
 
 def _damaged(content: bytes, how: str) -> bytes:
@@ -75,10 +73,22 @@ def _damaged(content: bytes, how: str) -> bytes:
     raise AssertionError(how)
 
 
-@pytest.mark.parametrize("how", ["truncated", "random", "identifier-only", "empty"])
-def test_a_corrupt_file_gets_one_line_from_bench_predict_and_serve(export, pipeline_run, tmp_path, how):
+@pytest.mark.parametrize("how", ["random", "identifier-only", "empty"])
+def test_a_corrupt_file_is_refused_by_textclassifier_in_one_line(export, how):
+    from kdedge import TextClassifier
+    from kdedge.errors import StageInputError
+
+    path = export / "student_int8.tflite"
+    path.write_bytes(_damaged(path.read_bytes(), how))
+    with pytest.raises(StageInputError) as e:
+        TextClassifier(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_corrupt_file_gets_one_line_from_bench_predict_and_serve(export, pipeline_run, tmp_path):
     from kdedge.io import sha256_file
 
+    how = "truncated"
     path = export / "student_int8.tflite"
     path.write_bytes(_damaged(path.read_bytes(), how))
     manifest = json.loads((export / "manifest.json").read_text())  # the manifest vouches for it: LiteRT must refuse
@@ -122,27 +132,41 @@ def _named_function_student(path):
             z.writestr(n, b)
 
 
-@pytest.mark.parametrize("kind", ["lambda", "named-function", "pickle", "garbage-zip"])
-def test_a_student_holding_code_or_a_pickle_is_refused_in_one_line(pipeline_run, tmp_path, kind):
+def _hostile_student(target, kind: str) -> str:
+    """Write a hostile ``student.keras`` of ``kind``; what kdedge's refusal says."""
     import pickle
     import zipfile
 
-    distill = tmp_path / "distill"
-    shutil.copytree(pipeline_run / "distill", distill)
-    target = distill / "student.keras"
     if kind == "lambda":
         _lambda_student(target)
-        says = "Lambda"
-    elif kind == "named-function":
+        return "Lambda"
+    if kind == "named-function":
         _named_function_student(target)
-        says = "module 'os'"
-    elif kind == "pickle":
+        return "module 'os'"
+    if kind == "pickle":
         target.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
-        says = "not a .keras archive"
-    else:
-        with zipfile.ZipFile(target, "w") as z:
-            z.writestr("config.json", "{not json")
-        says = "cannot load"
+        return "not a .keras archive"
+    with zipfile.ZipFile(target, "w") as z:
+        z.writestr("config.json", "{not json")
+    return "cannot load"
+
+
+@pytest.mark.parametrize("kind", ["lambda", "named-function", "pickle", "garbage-zip"])
+def test_a_student_holding_code_or_a_pickle_is_refused(tmp_path, kind):
+    from kdedge.errors import StageInputError
+    from kdedge.models.student import load_student
+
+    target = tmp_path / "student.keras"
+    says = _hostile_student(target, kind)
+    with pytest.raises(StageInputError, match=says) as e:
+        load_student(target)
+    assert "\n" not in str(e.value)
+
+
+def test_export_of_a_hostile_student_exits_2_in_one_line_and_writes_nothing(pipeline_run, tmp_path):
+    distill = tmp_path / "distill"
+    shutil.copytree(pipeline_run / "distill", distill)
+    says = _hostile_student(distill / "student.keras", "named-function")
     proc = kdedge("export", "--distill", str(distill), "--data", str(pipeline_run / "data"), "--no-teacher",
                   "--out", str(tmp_path / "export"))
     _one_line_exit_2(proc, "student.keras", says)
