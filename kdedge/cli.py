@@ -17,6 +17,7 @@ live and ``--teacher`` the checkpoint the teacher starts from. Old spellings
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -448,3 +449,9 @@ def main(argv: list[str] | None = None) -> None:
     except KdedgeError as e:
         click.echo(f"kdedge: error: {e}", err=True)
         sys.exit(2)
+    except OSError as e:  # the machine, not the input: a full disk, a folder gone mid-run; KDEDGE_DEBUG=1 shows it
+        if os.environ.get("KDEDGE_DEBUG") == "1":
+            raise
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        click.echo(f"kdedge: error: {e.strerror or e}{where}", err=True)
+        sys.exit(1)

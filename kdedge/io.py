@@ -156,13 +156,26 @@ def prepare_out_dir(out: str | os.PathLike, overwrite: bool, flag: str = "--out"
     """Check that a stage may write to ``out``; creates nothing.
 
     Raises:
-        ConfigError: ``out`` exists and is not empty, and ``overwrite`` is False.
+        ConfigError: ``out`` exists and is not empty, and ``overwrite`` is False; or nothing can be
+            written there (a read-only or pseudo filesystem, no permission).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{flag} {out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{flag} {out}: folder exists and is not empty (pass --overwrite to replace it)")
+    base = out.absolute()
+    while not base.exists():
+        base = base.parent
+    try:  # a real probe: root passes access() checks, and /proc refuses a mkdir that access() allows
+        probe = tempfile.mkdtemp(prefix=".kdedge-write-check.", dir=base)
+        os.rmdir(probe)
+        if base != out.absolute():
+            probe = base / out.absolute().relative_to(base).parts[0]
+            probe.mkdir()
+            probe.rmdir()
+    except OSError as e:
+        raise ConfigError(f"{flag} {out}: cannot write there ({e.strerror or e})") from None
     return out
 
 
