@@ -129,3 +129,22 @@ def test_teacher_embedding_init_has_requested_shape(tiny_teacher_init, mode):
     assert np.all(emb[0] == 0) and np.abs(emb[2:]).sum() > 0
     # Different words get different vectors.
     assert not np.allclose(emb[2], emb[3])
+
+
+def test_teacher_embedding_init_is_the_pca_of_the_teacher_vectors_and_unk_is_the_teachers_unk(tiny_teacher_init):
+    """The rows are the teacher's word vectors projected on their top principal components (recomputed here
+    from the teacher's embedding table), [UNK] is the teacher's [UNK] projected alike (not [PAD]'s zero)."""
+    from kdedge.models.teacher import load_teacher, word_vectors
+    from kdedge.training.embedding_init import teacher_embeddings
+
+    vocab = ["[PAD]", "[UNK]", "good", "bad", "film", "boring", "great", "movie"]
+    emb = teacher_embeddings(tiny_teacher_init, vocab, dim=3, mode="teacher")
+    model, tok = load_teacher(tiny_teacher_init)
+    vecs = word_vectors(model, tok, vocab[2:]).astype(np.float64)
+    unk = model.bert.embeddings.weight.numpy()[tok.unk_token_id].astype(np.float64)
+    mean = vecs.mean(0)
+    _, _, vt = np.linalg.svd(vecs - mean, full_matrices=False)
+    scale = 0.05 / ((vecs - mean) @ vt[:3].T).std()
+    np.testing.assert_allclose(emb[2:], (vecs - mean) @ vt[:3].T * scale, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(emb[1], (unk - mean) @ vt[:3].T * scale, rtol=1e-4, atol=1e-6)
+    assert np.linalg.norm(emb[1]) > 0.1 * np.linalg.norm(emb[2:], axis=1).mean()  # not [PAD]
