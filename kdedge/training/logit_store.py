@@ -14,10 +14,16 @@ job therefore loses at most one shard, and the rerun labels only what is
 missing. Any later transfer set that shares texts with an earlier one (a bigger
 sample, a new augmentation of the same split) reuses their rows. Files are
 ``.npz`` of plain arrays, loaded with ``allow_pickle=False``.
+
+Several processes may label into one store at once (two runs sharing a cache): each shard is
+chosen, computed and written under an exclusive lock on the namespace (``flock`` on ``.lock``),
+after re-reading the shards the others wrote, so no text is computed twice and the processes
+share the work; readers need no lock (a shard appears whole or not at all).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -66,12 +72,28 @@ class LogitStore:
 
     def _load(self) -> dict[bytes, np.ndarray]:
         if self._rows is None:
-            self._rows = {}
-            for shard in sorted(self.folder.glob("shard-*.npz")):
-                with np.load(shard, allow_pickle=False) as z:
-                    for key, row in zip(z["keys"], z["logits"]):
-                        self._rows[key.tobytes()] = row
+            self._rows, self._shards = {}, set()
+        for shard in sorted(self.folder.glob("shard-*.npz")):  # shards another process wrote since the last look
+            if shard.name in self._shards:
+                continue
+            with np.load(shard, allow_pickle=False) as z:
+                for key, row in zip(z["keys"], z["logits"]):
+                    self._rows[key.tobytes()] = row
+            self._shards.add(shard.name)
         return self._rows
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """An exclusive lock on this namespace, across processes (held while one shard is chosen and made)."""
+        import fcntl
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def missing(self, texts: list[str]) -> list[int]:
         """Indices of the first occurrence of each text the store has no row for."""
@@ -93,12 +115,16 @@ class LogitStore:
         keys = text_keys(texts)
         logits = np.asarray(logits, dtype=np.float32)
         digest = hashlib.sha256(keys.tobytes()).hexdigest()[:24]
-        with atomic_path(self.folder / f"shard-{digest}.npz", suffix=".npz") as tmp:
+        name = f"shard-{digest}.npz"
+        with atomic_path(self.folder / name, suffix=".npz") as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, keys=keys, logits=logits)
-        rows = self._load()
+        if self._rows is None:
+            self._load()  # everything on disk, this shard included
+            return
+        self._shards.add(name)
         for key, row in zip(keys, logits):
-            rows[key.tobytes()] = row
+            self._rows[key.tobytes()] = row
 
     def label(self, texts: list[str], compute: Callable[[list[str]], np.ndarray],
               shard_size: int = SHARD_SIZE, on_shard: Callable[[int, int], None] | None = None,
@@ -117,12 +143,19 @@ class LogitStore:
         todo = self._missing(keys)
         if on_start is not None:
             on_start(len(todo))
-        for start in range(0, len(todo), shard_size):
-            chunk = [texts[i] for i in todo[start:start + shard_size]]
-            self.add(chunk, compute(chunk))
-            if on_shard is not None:
-                on_shard(min(start + shard_size, len(todo)), len(todo))
+        total, computed = len(todo), 0
+        while todo:
+            with self._locked():
+                rows = self._load()  # the shards other processes wrote meanwhile
+                todo = [i for i in todo if keys[i].tobytes() not in rows]
+                chunk = todo[:shard_size]
+                if chunk:
+                    self.add([texts[i] for i in chunk], compute([texts[i] for i in chunk]))
+                    computed += len(chunk)
+            todo = todo[len(chunk):]
+            if on_shard is not None and chunk:
+                on_shard(total - len(todo), total)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32), 0
         rows = self._load()
-        return np.stack([rows[k.tobytes()] for k in keys]).astype(np.float32), len(todo)
+        return np.stack([rows[k.tobytes()] for k in keys]).astype(np.float32), computed

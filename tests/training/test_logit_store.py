@@ -58,3 +58,57 @@ def test_interrupted_labeling_resumes_where_it_stopped(tmp_path):
     assert progress == [(3, 4), (4, 4)]
     fresh, _ = LogitStore(tmp_path / "other", "ns").label(texts, fake_teacher([]))
     np.testing.assert_array_equal(z, fresh)  # same cache contents as an uninterrupted run
+
+
+def _fake_teacher(texts):
+    """Logits that depend only on the text (what a fixed teacher gives), slowly enough for two to interleave."""
+    import hashlib
+    import time
+
+    time.sleep(0.05)
+    return np.array([[b / 255.0 for b in hashlib.sha256(t.encode()).digest()[:2]] for t in texts], np.float32)
+
+
+def _labeler(cache, texts, queue):
+    from kdedge.training.logit_store import LogitStore
+
+    computed = []
+
+    def compute(chunk):
+        computed.extend(chunk)
+        return _fake_teacher(chunk)
+
+    logits, n = LogitStore(cache, "ns").label(texts, compute, shard_size=25)
+    queue.put((computed, n, logits.tolist()))
+
+
+def test_two_processes_labeling_one_store_share_the_work_and_lose_nothing(tmp_path):
+    """Two labelers at once on overlapping texts: no text computed twice, every key in exactly one shard,
+    and each gets the logits of its own texts."""
+    import multiprocessing as mp
+
+    from kdedge.training.logit_store import LogitStore, text_keys
+
+    a = [f"text {i}" for i in range(0, 300)]
+    b = [f"text {i}" for i in range(150, 450)] + ["text 3"]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_labeler, args=(tmp_path, texts, queue)) for texts in (a, b)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    (ca, na, la), (cb, nb, lb) = results
+    assert not set(ca) & set(cb) and set(ca) | set(cb) == set(a) | set(b)  # each text computed once, by one
+    assert na + nb == 450 and min(na, nb) > 0  # both took a share
+    keys = []
+    for shard in sorted((tmp_path / "teacher_logits" / "ns").glob("shard-*.npz")):
+        with np.load(shard, allow_pickle=False) as z:
+            keys += [k.tobytes() for k in z["keys"]]
+    assert len(keys) == len(set(keys)) == 450
+    for texts, got in ((a, la), (b, lb)):
+        np.testing.assert_allclose(got, _fake_teacher(texts))
+    assert set(keys) == {k.tobytes() for k in text_keys(a + b)}
+    assert LogitStore(tmp_path, "ns").missing(a + b) == []
