@@ -10,7 +10,8 @@ finished stages.
     data       train.jsonl, eval.jsonl, [unlabeled.jsonl], stats.json
     teacher    model/ (a Hugging Face checkpoint), metrics.json, [_checkpoints/ while training]
     student    tokenizer.json, student.keras
-    distill    student.keras, [baseline.keras, baseline_history.json], tokenizer.json, history.json, metrics.json
+    distill    student.keras, [baseline.keras, baseline_history.json], tokenizer.json, history.json, metrics.json,
+               [_checkpoints/ while training: a rerun resumes after the last finished epoch]
     compress   <variant>/{student.keras, [qat.weights.h5], tokenizer.json, variant.json}, manifest.json
     export     student_<mode>.tflite, [student_int8_mixed.tflite], [baseline_float32.tflite],
                [teacher_float32.tflite, teacher_tokenizer/], [variant_<name>.tflite, tokenizers/<name>.json],

@@ -24,6 +24,7 @@ Output folder (``kdedge distill --out DIR``)::
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from pathlib import Path
 
@@ -148,7 +149,11 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
     picks = {}
     if valid is not None:
         picks = {"valid_ids": tokenizer.encode(valid.texts), "valid_labels": valid.labels, "keep_best": keep_best}
-    history = train_student(model, ids, z_train, labels, cfg, eval_ids[labeled], eval_labels[labeled], **picks)
+    # Each epoch is checkpointed: a rerun into the same folder (e.g. `kdedge pipeline --resume` after a
+    # kill) continues after the last finished epoch and ends as an uninterrupted run would.
+    ckpt = out / layout.CHECKPOINTS
+    history = train_student(model, ids, z_train, labels, cfg, eval_ids[labeled], eval_labels[labeled], **picks,
+                            checkpoint_dir=ckpt / "student")
     z_student = predict(model, eval_ids)
     distill_seconds = time.perf_counter() - started
 
@@ -161,7 +166,8 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         # The teacher's logits go in with weight 0: the soft/hard columns of its history then show
         # how far the twin is from the teacher, without training on them.
         history_base = train_student(baseline, ids[gold], z_train[gold], labels[gold], base_cfg,
-                                     eval_ids[labeled], eval_labels[labeled], desc="baseline", **picks)
+                                     eval_ids[labeled], eval_labels[labeled], desc="baseline", **picks,
+                                     checkpoint_dir=ckpt / "baseline")
         z_base = predict(baseline, eval_ids)
 
     metrics = {
@@ -193,6 +199,7 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
     write_bytes(out / layout.TOKENIZER, (student_dir / layout.TOKENIZER).read_bytes())
     write_json(out / layout.HISTORY, history)
     write_json(out / layout.METRICS, metrics)
+    shutil.rmtree(ckpt, ignore_errors=True)  # every output is written: the checkpoints are not needed
     write_json(out / layout.CONFIG, {**dataclasses.asdict(cfg), "data": str(data_dir), "teacher": str(teacher_dir),
                                      "student": str(student_dir), "cache_dir_resolved": str(cache_dir)})
     return metrics

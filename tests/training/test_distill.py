@@ -44,3 +44,39 @@ def test_keep_best_needs_a_validation_split() -> None:
     model = build_student(tiny_student_config("wordavg"), vocab_size=20)
     with pytest.raises(ValueError, match="validation"):
         train_student(model, ids, np.zeros((32, 2), np.float32), labels, DistillConfig(epochs=1), keep_best=True)
+
+
+@pytest.mark.parametrize("arch", ["cnn", "transformer"])  # dropout everywhere; attention too
+def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(arch, tmp_path) -> None:
+    """Two epochs, stop; a fresh model from the same initial weights resumes from the checkpoints and ends
+    bitwise where four epochs in one go end (history included); another run's checkpoints are ignored."""
+    import tensorflow as tf
+
+    ids, labels = synthetic_task(200, seed=0)
+    valid_ids, valid_labels = synthetic_task(64, seed=1)
+    logits = np.eye(2, dtype=np.float32)[labels] * 3.0
+    labels = labels.copy()
+    labels[::3] = -1  # unlabeled rows, as in a transfer set
+    cfg = DistillConfig(epochs=4, batch_size=32, lr=1e-2, baseline=False, soft_end=0.2)
+
+    def fresh():
+        tf.keras.utils.set_random_seed(7)
+        return build_student(tiny_student_config(arch), vocab_size=20)
+
+    kw = {"valid_ids": valid_ids, "valid_labels": valid_labels, "keep_best": True}
+    whole = fresh()
+    h_whole = train_student(whole, ids, logits, labels, cfg, **kw)
+    part = fresh()
+    train_student(part, ids, logits, labels, cfg, checkpoint_dir=tmp_path / "ck", stop_after_epochs=2, **kw)
+    assert (tmp_path / "ck" / "state.json").is_file()
+    resumed = fresh()
+    h_resumed = train_student(resumed, ids, logits, labels, cfg, checkpoint_dir=tmp_path / "ck", **kw)
+    strip = [[{k: v for k, v in r.items() if k != "seconds"} for r in h] for h in (h_whole, h_resumed)]
+    assert strip[0] == strip[1]
+    for a, b in zip(whole.get_weights(), resumed.get_weights()):
+        assert np.array_equal(a, b)
+    # Checkpoints made with other settings are not resumed from: a full run of those settings instead.
+    other = fresh()
+    h_other = train_student(other, ids, logits, labels, DistillConfig(**{**cfg.__dict__, "lr": 5e-3}),
+                            checkpoint_dir=tmp_path / "ck", **kw)
+    assert [r["epoch"] for r in h_other] == [1, 2, 3, 4] and h_other[0]["loss"] != h_whole[0]["loss"]
