@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             path.write_bytes(content)
             child, detail = worker.check(path, timeout=30)
             try:
-                check_model(path)
+                check_model(path, worker=worker)  # kdedge's check, in the same kind of child
                 clf = TextClassifier(path)
                 clf.classify(["a good film", ""])
                 kdedge, message = "loaded", None

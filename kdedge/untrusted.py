@@ -82,8 +82,9 @@ class Worker:
         self.close()
 
 
-def check_model(path: str | os.PathLike, content: bytes | None = None) -> None:
+def check_model(path: str | os.PathLike, content: bytes | None = None, worker: Worker | None = None) -> None:
     """Run ``path`` once in a child before this process loads it (skipped for a file that passed before).
+    ``worker``: a running :class:`Worker` to use (many files); default a child started for this file.
 
     Raises:
         StageInputError: the child refused it, crashed on it or hung; one line naming the file.
@@ -95,8 +96,11 @@ def check_model(path: str | os.PathLike, content: bytes | None = None) -> None:
     marker = verified_dir() / digest
     if marker.exists():
         return
-    with Worker() as worker:
+    if worker is not None:
         outcome, detail = worker.check(path)
+    else:
+        with Worker() as own:
+            outcome, detail = own.check(path)
     if outcome == "refused":
         raise StageInputError(detail)
     if outcome == "crashed":
