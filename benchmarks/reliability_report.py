@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
             rows[c["category"]][c["outcome"]] += 1
     fuzz = json.loads(args.fuzz.read_text()) if args.fuzz.is_file() else None
     report = {"schema": "kdedge-reliability/1", "command": shlex.join(["python", *sys.argv]),
-              "pytest": shlex.join(cmd[2:]), "pytest_exit": proc.returncode, "seconds": round(seconds, 1),
+              "pytest": shlex.join(cmd[2:]).replace(str(xml), "<tmp>/junit.xml"),
+              "pytest_exit": proc.returncode, "seconds": round(seconds, 1),
               "categories": {k: dict(v) for k, v in sorted(rows.items())},
               "cases": [c for c in cases if c["category"]], "fuzz": None if fuzz is None else {
                   k: fuzz[k] for k in ("command", "files", "child", "kdedge", "kdedge_process_deaths",
