@@ -122,12 +122,11 @@ def teacher_pieces(tokenizer, text: str, max_len: int, truncation: str = "head")
     them under ``truncation``), with each piece's character offsets (``(0, 0)`` for [CLS]/[SEP])."""
     enc = tokenizer(text, add_special_tokens=False, truncation=False, return_offsets_mapping=True,
                     return_attention_mask=False, return_token_type_ids=False, verbose=False)
-    ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
-    budget = max_len - 2
-    if len(ids) > budget:
-        head = budget // 4 if truncation == "head+tail" else budget if truncation == "head" else 0
-        keep = list(range(head)) + list(range(len(ids) - (budget - head), len(ids)))
-        ids, offsets = [ids[i] for i in keep], [offsets[i] for i in keep]
+    from kdedge.models.teacher import kept_pieces
+
+    keep = kept_pieces(len(enc["input_ids"]), max_len, truncation)
+    ids = [enc["input_ids"][i] for i in keep]
+    offsets = [tuple(enc["offset_mapping"][i]) for i in keep]
     return (np.asarray([tokenizer.cls_token_id, *ids, tokenizer.sep_token_id], dtype=np.int32),
             [(0, 0), *offsets, (0, 0)])
 

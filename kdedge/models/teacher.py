@@ -108,14 +108,20 @@ def tokenize(tokenizer, texts: list[str], max_len: int, truncation: str = "head"
     enc = tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False,
                     return_attention_mask=False, return_token_type_ids=False,
                     verbose=False)  # the whole text is tokenized on purpose; no length warning
-    budget = max_len - 2
-    head = budget // 4 if truncation == "head+tail" else 0
     out = []
     for ids in enc["input_ids"]:
-        if len(ids) > budget:
-            ids = ids[:head] + ids[len(ids) - (budget - head):]
+        ids = [ids[i] for i in kept_pieces(len(ids), max_len, truncation)]
         out.append([tokenizer.cls_token_id, *ids, tokenizer.sep_token_id])
     return out
+
+
+def kept_pieces(n: int, max_len: int, truncation: str = "head") -> range | list[int]:
+    """The positions, among a text's ``n`` word pieces, that :func:`tokenize` keeps under ``truncation``."""
+    budget = max_len - 2
+    if n <= budget:
+        return range(n)
+    head = budget if truncation == "head" else budget // 4 if truncation == "head+tail" else 0
+    return [*range(head), *range(n - (budget - head), n)]
 
 
 def word_vectors(model, tokenizer, words: list[str]) -> np.ndarray:

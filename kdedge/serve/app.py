@@ -142,6 +142,10 @@ class _Instrument:
             self.metrics.latency.labels(route, code).observe(time.perf_counter() - start)
 
 
+# The error answers every POST route can give (the schema's view of them).
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 413, 422, 503)}
+
+
 def _schema_ref(model: type[BaseModel]) -> dict:
     return {"content": {"application/json": {"schema": model.model_json_schema()}}}
 
@@ -243,9 +247,7 @@ def create_app(model: str | Path, cfg: ServeConfig | None = None) -> FastAPI:
 
     @app.post("/v1/classify", response_model=None, summary="Classify texts",
               openapi_extra={"requestBody": {"required": True, **_schema_ref(ClassifyRequest)}},
-              responses={200: {"model": ClassifyResponse}, 400: {"model": ErrorResponse},
-                         413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-                         503: {"model": ErrorResponse}})
+              responses={200: {"model": ClassifyResponse}, **ERRORS})
     async def classify(request: Request) -> Response:
         req = await _read(request, ClassifyRequest)
         if len(req.texts) > cfg.max_texts:
@@ -288,9 +290,7 @@ def create_app(model: str | Path, cfg: ServeConfig | None = None) -> FastAPI:
 
     @app.post("/v1/explain", response_model=None, summary="Explain one text: each word's share of the label",
               openapi_extra={"requestBody": {"required": True, **_schema_ref(ExplainRequest)}},
-              responses={200: {"model": ExplainResponse}, 400: {"model": ErrorResponse},
-                         413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-                         503: {"model": ErrorResponse}})
+              responses={200: {"model": ExplainResponse}, **ERRORS})
     async def explain(request: Request) -> Response:
         req = await _read(request, ExplainRequest)
         if len(req.text) > cfg.max_chars:

@@ -77,6 +77,7 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
     from kdedge.models.teacher import load_teacher, tokenize
     from kdedge.progress import progress
     from kdedge.text.tokenizer import load_tokenizer
+    from kdedge.training.batching import pad_batch
 
     cfg.validate()
     export_dir = layout.require(export_dir, "export", layout.MANIFEST)
@@ -110,12 +111,8 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
                     text.append(words.text[end:a] + (words.text[a:b] if k else teacher_tok.mask_token))
                     end = b
                 masked.append("".join(text) + words.text[end:])
-            ids = tokenize(teacher_tok, masked, teacher_len, truncation)
-            width = max(len(x) for x in ids)
-            batch = np.full((len(ids), width), teacher_tok.pad_token_id, np.int32)
-            mask = np.zeros((len(ids), width), np.int32)
-            for j, x in enumerate(ids):
-                batch[j, :len(x)], mask[j, :len(x)] = x, 1
+            batch, mask = pad_batch(tokenize(teacher_tok, masked, teacher_len, truncation), teacher_len,
+                                    teacher_tok.pad_token_id)
             logits = teacher({"input_ids": batch, "attention_mask": mask}, training=False).logits
             return tf.nn.softmax(logits, -1).numpy()
         return game
