@@ -69,7 +69,7 @@ def _fake_teacher(texts):
     return np.array([[b / 255.0 for b in hashlib.sha256(t.encode()).digest()[:2]] for t in texts], np.float32)
 
 
-def _labeler(cache, texts, queue):
+def _labeler(cache, which, texts, queue):
     from kdedge.training.logit_store import LogitStore
 
     computed = []
@@ -79,7 +79,7 @@ def _labeler(cache, texts, queue):
         return _fake_teacher(chunk)
 
     logits, n = LogitStore(cache, "ns").label(texts, compute, shard_size=25)
-    queue.put((computed, n, logits.tolist()))
+    queue.put((which, computed, n, logits.tolist()))
 
 
 def test_two_processes_labeling_one_store_share_the_work_and_lose_nothing(tmp_path):
@@ -93,14 +93,14 @@ def test_two_processes_labeling_one_store_share_the_work_and_lose_nothing(tmp_pa
     b = [f"text {i}" for i in range(150, 450)] + ["text 3"]
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_labeler, args=(tmp_path, texts, queue)) for texts in (a, b)]
+    procs = [ctx.Process(target=_labeler, args=(tmp_path, i, texts, queue)) for i, texts in enumerate((a, b))]
     for p in procs:
         p.start()
-    results = [queue.get(timeout=120) for _ in procs]
+    results = sorted((queue.get(timeout=120) for _ in procs), key=lambda r: r[0])  # arrival order is either
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
-    (ca, na, la), (cb, nb, lb) = results
+    (_, ca, na, la), (_, cb, nb, lb) = results
     assert not set(ca) & set(cb) and set(ca) | set(cb) == set(a) | set(b)  # each text computed once, by one
     assert na + nb == 450 and min(na, nb) > 0  # both took a share
     keys = []
