@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
 import kdedge
+from kdedge import layout
 from kdedge.errors import ConfigError, KdedgeError
 from kdedge.flags import (build, data_option, distill_dir_option, folder, folder_option, fresh_out, input_dir,
                           options, out_option, overwrite_option, seed_option, student_dir_option, teacher_dir_option)
@@ -58,8 +60,8 @@ def data(out, overwrite, seed, **kw):
     from kdedge.stages.data import run_data
     cfg = build(DataConfig, kw, seed=seed)
     cfg.validate()
-    out = fresh_out(out, overwrite)
-    stats = run_data(out, cfg)
+    with fresh_out(out, overwrite) as folder_:
+        stats = run_data(folder_, cfg)
     extra = "".join(f" / {k} {stats[k]['examples']}" for k in ("valid", "test", "unlabeled") if k in stats)
     click.echo(f"train {stats['train']['examples']} / eval {stats['eval']['examples']}{extra} examples -> {out}")
 
@@ -70,7 +72,8 @@ def data(out, overwrite, seed, **kw):
 @seed_option
 @out_option
 @overwrite_option
-@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its checkpoints.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its checkpoints "
+              "(checkpoints made with other settings are discarded: training starts over).")
 def teacher(data_dir, out, overwrite, resume, seed, **kw):
     """Fine-tune the BERT teacher on the train split."""
     quiet_tensorflow()
@@ -78,11 +81,8 @@ def teacher(data_dir, out, overwrite, resume, seed, **kw):
     cfg = build(TeacherConfig, kw, seed=seed)
     cfg.validate()
     input_dir(data_dir, "--data")
-    if overwrite and resume:
-        raise ConfigError("--overwrite and --resume exclude each other")
-    if not resume:
-        fresh_out(out, overwrite)
-    metrics = run_teacher(data_dir, out, cfg)
+    with fresh_out(out, overwrite, resume, keep_on_error=layout.CHECKPOINTS) as folder_:
+        metrics = run_teacher(data_dir, folder_, cfg)
     click.echo(f"teacher eval accuracy {metrics['eval']['accuracy']:.4f} -> {out}")
 
 
@@ -101,8 +101,8 @@ def student(data_dir, out, overwrite, seed, **kw):
     cfg = build(StudentConfig, kw, seed=seed)
     cfg.validate()
     input_dir(data_dir, "--data")
-    out = fresh_out(out, overwrite)
-    resolved = run_student(data_dir, out, cfg, teacher_dir)
+    with fresh_out(out, overwrite) as folder_:
+        resolved = run_student(data_dir, folder_, cfg, teacher_dir)
     click.echo(f"student {cfg.arch}: {resolved['params']:,} parameters -> {out}")
 
 
@@ -114,7 +114,9 @@ def student(data_dir, out, overwrite, seed, **kw):
 @seed_option
 @out_option
 @overwrite_option
-def distill(data_dir, out, overwrite, seed, **kw):
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out after its last finished epoch "
+              "(checkpoints made with other inputs or settings are discarded: training starts over).")
+def distill(data_dir, out, overwrite, resume, seed, **kw):
     """Train the student on the teacher's logits."""
     quiet_tensorflow()
     from kdedge.stages.distill import run_distill
@@ -123,8 +125,8 @@ def distill(data_dir, out, overwrite, seed, **kw):
     input_dir(data_dir, "--data")
     teacher_dir = folder(kw, "teacher_dir", "--teacher-dir")
     student_dir = folder(kw, "student_dir", "--student-dir")
-    out = fresh_out(out, overwrite)
-    m = run_distill(data_dir, teacher_dir, student_dir, out, cfg)
+    with fresh_out(out, overwrite, resume, keep_on_error=layout.CHECKPOINTS) as folder_:
+        m = run_distill(data_dir, teacher_dir, student_dir, folder_, cfg)
     base = (f", labels-only twin {m['baseline_eval_accuracy']:.4f}" if "baseline_eval_accuracy" in m else "")
     kept = (f"; epoch {m['kept_epoch']} kept, valid accuracy {m['valid_accuracy']:.4f} "
             f"(teacher {m['teacher_valid_accuracy']:.4f})" if "valid_accuracy" in m else "")
@@ -183,8 +185,8 @@ def compress(data_dir, out, overwrite, seed, **kw):
     distill_dir = folder(kw, "distill_dir", "--distill-dir")
     input_dir(data_dir, "--data")
     teacher_dir = folder(kw, "teacher_dir", "--teacher-dir")
-    out = fresh_out(out, overwrite)
-    manifest = run_compress(distill_dir, data_dir, teacher_dir, out, cfg)
+    with fresh_out(out, overwrite) as folder_:
+        manifest = run_compress(distill_dir, data_dir, teacher_dir, folder_, cfg)
     for v in manifest["variants"]:
         click.echo(f"{v['spec']:28s} keras acc {v['keras_eval_accuracy']:.4f}  params {v['params']:,}")
 
@@ -220,12 +222,12 @@ def bench(ctx, data_dir, out, overwrite, seed, **kw):
     if device_cfg is not None:
         from kdedge.measure.device import check_device
         check_device(device_cfg)  # no adb, no device: one line, exit 2, before the output folder exists
-    out = fresh_out(out, overwrite)
-    if device_cfg is not None:
-        run_device_report(export_dir, data_dir, out, cfg, device_cfg)
-    else:
-        run_bench(export_dir, data_dir, out, cfg)
-    click.echo((out / "report.md").read_text())
+    with fresh_out(out, overwrite) as folder_:
+        if device_cfg is not None:
+            run_device_report(export_dir, data_dir, folder_, cfg, device_cfg)
+        else:
+            run_bench(export_dir, data_dir, folder_, cfg)
+        click.echo((folder_ / "report.md").read_text())
 
 
 def device_config(kw: dict, cfg: BenchConfig) -> DeviceConfig | None:
@@ -298,7 +300,8 @@ def pipeline_config(seed: int = 0, teacher_init: str | None = None, max_len: int
 @seed_option
 @out_option
 @overwrite_option
-@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (same settings).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (or an interrupted --overwrite "
+              "of it), skipping finished stages; other settings than the run's are refused.")
 def pipeline(out, overwrite, resume, seed, teacher_init, max_len, **kw):
     """Run data -> teacher -> student -> distill -> export -> bench into --out."""
     quiet_tensorflow()
@@ -426,8 +429,9 @@ def explain(data_dir, texts, file, out, overwrite, seed, **kw):
         raise ConfigError("give --data (its eval split is sampled), or --text / --file")
     if data_dir is not None:
         input_dir(data_dir, "--data")
-    out = fresh_out(out, overwrite)
-    summary = run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg, texts=chosen or None)
+    with fresh_out(out, overwrite) as folder_:
+        summary = run_explain(export_dir, data_dir, teacher_dir, distill_dir, folder_, cfg, texts=chosen or None)
+    out = Path(out)
     for name, f in summary["faithfulness"].items():
         click.echo(f"{name:18s} {f['method']:20s} AOPC comprehensiveness {f['aopc_comprehensiveness']:.4f} "
                    f"(random {f['random_aopc_comprehensiveness']:.4f})")

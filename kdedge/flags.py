@@ -10,13 +10,12 @@ input-folder flags of the stage commands.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import click
 
 from kdedge.errors import ConfigError
-from kdedge.io import prepare_out_dir
+from kdedge.io import output_folder
 from kdedge.options import cli_fields, flag_name
 
 ALIAS = "__alias"  # suffix of the parameter a hidden old spelling fills
@@ -96,16 +95,18 @@ def input_dir(path: str, flag: str) -> Path:
     return p
 
 
-def fresh_out(out: str, overwrite: bool) -> Path:
-    """Check the output folder (raises before anything is written), then clear it if --overwrite."""
-    p = prepare_out_dir(out, overwrite)
-    if overwrite and p.exists():
-        shutil.rmtree(p)
-    return p
+def fresh_out(out: str, overwrite: bool, resume: bool = False, keep_on_error: str | None = None):
+    """``with fresh_out(out, overwrite) as folder:`` -- check ``--out`` (raises before anything is written) and
+    yield the folder to write into; with --overwrite the previous output is replaced only once the new one is
+    complete (:func:`kdedge.io.output_folder`)."""
+    if overwrite and resume:
+        raise ConfigError("--overwrite and --resume exclude each other")
+    return output_folder(out, overwrite, resume, keep_on_error)
 
 
 out_option = click.option("--out", required=True, help="Output folder.")
-overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing output folder (only once "
+                                "the new output is complete: until then the old one stays as it was).")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 data_option = click.option("--data", "data_dir", required=True, help="A `kdedge data` output folder.")
 teacher_dir_option = folder_option("--teacher-dir", "teacher_dir", "A `kdedge teacher` output folder.")

@@ -179,6 +179,51 @@ def prepare_out_dir(out: str | os.PathLike, overwrite: bool, flag: str = "--out"
     return out
 
 
+PARTIAL = ".partial"  # suffix of the hidden sibling an --overwrite run writes into
+
+
+def partial_path(out: str | os.PathLike) -> Path:
+    """Where a replacing run of ``out`` is written until it is complete: ``.<name>.partial`` beside it."""
+    out = Path(out)
+    return out.parent / f".{out.name}{PARTIAL}"
+
+
+@contextlib.contextmanager
+def output_folder(out: str | os.PathLike, overwrite: bool, resume: bool = False,
+                  keep_on_error: str | None = None) -> Iterator[Path]:
+    """The folder a stage writes into, for ``--out out`` (checked first: raises before anything is written).
+
+    A new or empty ``out`` is written in place. With ``overwrite`` over a non-empty one the stage writes into
+    :func:`partial_path` instead, and the finished folder replaces ``out`` in one step (:func:`replace_dir`):
+    until then the previous output stays whole and readable, whatever happens to this run. With ``resume``
+    an interrupted replacing run (its ``.partial`` folder) is continued, else ``out`` itself. On an error the
+    partial folder is deleted, unless it holds ``keep_on_error`` (checkpoints a ``--resume`` can use).
+    """
+    out = Path(out)
+    partial = partial_path(out)
+    if resume:
+        target = partial if partial.is_dir() else out
+    else:
+        prepare_out_dir(out, overwrite)
+        if not (overwrite and out.is_dir() and any(out.iterdir())):
+            yield out
+            return
+        if partial.exists():
+            shutil.rmtree(partial)  # an earlier replacing run that was not resumed: --overwrite starts over
+        target = partial
+    if target == out:
+        yield out
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        yield target
+    except BaseException:
+        if not (keep_on_error and (target / keep_on_error).exists()):
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    replace_dir(target, out)
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

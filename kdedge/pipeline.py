@@ -7,8 +7,11 @@
     runs/sst2/timings.json  wall seconds per stage
 
 A stage whose folder holds its ``config.json`` is complete (that file is
-written last), so ``--resume`` skips it; the teacher also resumes mid-training
-from its checkpoints.
+written last), so ``--resume`` skips it; the teacher (every ``--teacher-checkpoint-every``
+steps) and distill (every epoch) also resume mid-training from their checkpoints.
+``--overwrite`` over an earlier run writes the new one beside it, in ``.<name>.partial``,
+and swaps it in when complete: the earlier run stays whole until then, and ``--resume``
+continues an interrupted replacement.
 """
 
 from __future__ import annotations
@@ -16,14 +19,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
 
 from kdedge import layout
 from kdedge.errors import ConfigError
-from kdedge.io import prepare_out_dir, read_json, write_json
+from kdedge.io import output_folder, partial_path, prepare_out_dir, read_json, write_json
 from kdedge.layout import STAGES
 from kdedge.stages.bench import BenchConfig, run_bench
 from kdedge.stages.data import DataConfig, run_data
@@ -74,21 +76,32 @@ def check_out(out: Path, cfg: PipelineConfig, overwrite: bool, resume: bool) -> 
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other")
     if resume:
-        if not (out / layout.CONFIG).is_file():
-            raise ConfigError(f"--resume: {out} holds no pipeline run (no {layout.CONFIG})")
-        if read_json(out / layout.CONFIG) != _jsonable(cfg):
-            raise ConfigError(f"--resume: {out} was made with other settings (see {out / layout.CONFIG})")
+        run = partial_path(out) if partial_path(out).is_dir() else out  # an interrupted --overwrite run first
+        if not (run / layout.CONFIG).is_file():
+            raise ConfigError(f"--resume: {run} holds no pipeline run (no {layout.CONFIG})")
+        if read_json(run / layout.CONFIG) != _jsonable(cfg):
+            raise ConfigError(f"--resume: {run} was made with other settings (see {run / layout.CONFIG}); "
+                              "rerun with those, or --overwrite to start over")
         return
     prepare_out_dir(out, overwrite)
 
 
 def run_pipeline(out: str | Path, cfg: PipelineConfig, overwrite: bool = False, resume: bool = False) -> dict:
-    """Run every stage into ``out``. Returns the bench report."""
+    """Run every stage into ``out``. Returns the bench report.
+
+    With ``overwrite`` over an earlier run, the new run is written beside it (``.<name>.partial``) and replaces
+    it only when complete; ``resume`` continues such a run (or an interrupted one in ``out``).
+    """
     out = Path(out)
     cfg.validate()
     check_out(out, cfg, overwrite, resume)
-    if overwrite and out.exists():
-        shutil.rmtree(out)
+    with output_folder(out, overwrite, resume, keep_on_error=layout.CONFIG) as run:
+        report, total = _run_stages(run, cfg)
+    print(f"[kdedge] pipeline done in {total:.0f} s; report: {out / 'bench' / layout.REPORT_MD}", file=sys.stderr)
+    return report
+
+
+def _run_stages(out: Path, cfg: PipelineConfig) -> tuple[dict, float]:
     write_json(out / layout.CONFIG, _jsonable(cfg))
     d = {s: out / s for s in STAGES}
     timings = read_json(out / layout.TIMINGS) if (out / layout.TIMINGS).is_file() else {}
@@ -126,8 +139,7 @@ def run_pipeline(out: str | Path, cfg: PipelineConfig, overwrite: bool = False, 
     total = round(sum(timings.get(s, 0) for s in STAGES), 1)
     timings["total"] = total
     write_json(out / layout.TIMINGS, timings)
-    print(f"[kdedge] pipeline done in {total:.0f} s; report: {d['bench'] / layout.REPORT_MD}", file=sys.stderr)
-    return report or read_json(d["bench"] / layout.REPORT_JSON)
+    return report or read_json(d["bench"] / layout.REPORT_JSON), total
 
 
 def _jsonable(cfg: PipelineConfig) -> dict:

@@ -118,3 +118,44 @@ def test_replace_dir_keeps_a_whole_folder_when_it_dies_midway(tmp_path, monkeypa
     monkeypatch.undo()
     kept = [p for p in tmp_path.rglob("model.bin") if p.read_text() == "new"]
     assert len(kept) == 1 and (kept[0].parent / "config.json").read_text() == "new"  # the old one, whole, aside
+
+
+def _make(path, **files):
+    path.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (path / name).write_text(text)
+    return path
+
+
+def test_overwrite_keeps_the_old_output_until_the_new_one_is_complete(tmp_path):
+    from kdedge.io import output_folder, partial_path
+
+    out = _make(tmp_path / "out", old="1")
+    with output_folder(out, overwrite=True) as target:
+        assert target == partial_path(out) and (out / "old").read_text() == "1"  # the old output is untouched
+        (target / "new").write_text("2")
+    assert sorted(p.name for p in out.iterdir()) == ["new"] and not partial_path(out).exists()
+    with pytest.raises(RuntimeError):
+        with output_folder(out, overwrite=True) as target:
+            (target / "half").write_text("x")
+            raise RuntimeError("disk full")
+    assert sorted(p.name for p in out.iterdir()) == ["new"] and not partial_path(out).exists()
+    with output_folder(tmp_path / "fresh", overwrite=True) as target:  # nothing to keep: written in place
+        assert target == tmp_path / "fresh"
+
+
+def test_resume_continues_an_interrupted_replacement(tmp_path):
+    from kdedge.io import output_folder, partial_path
+
+    out = _make(tmp_path / "out", old="1")
+    with pytest.raises(KeyboardInterrupt):
+        with output_folder(out, overwrite=True, keep_on_error="_checkpoints") as target:
+            _make(target / "_checkpoints", step="3")
+            raise KeyboardInterrupt
+    assert (partial_path(out) / "_checkpoints" / "step").read_text() == "3" and (out / "old").is_file()
+    with output_folder(out, overwrite=False, resume=True) as target:
+        assert target == partial_path(out) and (target / "_checkpoints" / "step").read_text() == "3"
+        (target / "done").write_text("y")
+    assert sorted(p.name for p in out.iterdir()) == ["_checkpoints", "done"] and not partial_path(out).exists()
+    with output_folder(out, overwrite=False, resume=True) as target:  # no replacement pending: out itself
+        assert target == out

@@ -35,7 +35,7 @@ import numpy as np
 from converters import QUANT_MODES
 from kdedge import layout
 from kdedge.errors import ConfigError, RetentionError
-from kdedge.io import read_json, replace_dir, sha256_file, write_bytes, write_json, write_text
+from kdedge.io import partial_path, read_json, replace_dir, sha256_file, write_bytes, write_json, write_text
 from kdedge.options import comma_list, setting
 from kdedge.progress import progress
 
@@ -125,7 +125,6 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
     of the float student's accuracy the stage raises :class:`RetentionError` and
     ``out`` is left untouched. Returns the manifest.
     """
-    from kdedge.data import Split
 
     cfg.validate()
     distill_dir = layout.require(distill_dir, "distill", layout.CONFIG, layout.STUDENT, layout.TOKENIZER)
@@ -135,10 +134,22 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
     if compress_dir is not None:
         compress_dir = layout.require(compress_dir, "compress", layout.MANIFEST, layout.CONFIG)
     final = Path(out)
-    # Built in a staging folder next to --out, moved into place only when complete (and past the gate).
-    out = final.parent / f".{final.name}.partial"
+    # Built in a staging folder next to --out, moved into place only when complete (and past the gate);
+    # whatever stops it (a full disk, the gate, Ctrl-C) leaves --out as it was and no staging folder.
+    out = partial_path(final)
     if out.exists():
         shutil.rmtree(out)
+    try:
+        return _export_into(out, final, distill_dir, teacher_dir, data_dir, cfg, compress_dir)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _export_into(out: Path, final: Path, distill_dir: Path, teacher_dir, data_dir: Path, cfg: ExportConfig,
+                 compress_dir) -> dict:
+    from kdedge.data import Split
+
 
     train = Split.from_jsonl(data_dir / layout.TRAIN, "train")
     evals = Split.from_jsonl(data_dir / layout.EVAL, "eval")
@@ -159,11 +170,7 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
         manifest["models"].append(export_teacher(teacher_dir, out))
     if compress_dir is not None:
         manifest["models"] += export_variants(compress_dir, out, train.texts, cfg, student.card)
-    try:
-        manifest["gate"] = retention_gate(out, manifest, evals, student.model, student.tokenizer, cfg.min_retention)
-    except RetentionError:
-        shutil.rmtree(out, ignore_errors=True)
-        raise
+    manifest["gate"] = retention_gate(out, manifest, evals, student.model, student.tokenizer, cfg.min_retention)
     write_json(out / layout.MANIFEST, manifest)
     write_json(out / layout.CONFIG, {**dataclasses.asdict(cfg), "distill": str(distill_dir),
                                      "teacher_dir": str(teacher_dir) if cfg.teacher else None,

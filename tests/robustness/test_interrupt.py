@@ -1,6 +1,8 @@
-"""Interruptions: a real `kdedge pipeline` child process is SIGKILLed in the middle of distillation; a rerun
-with --resume finishes from the checkpoints, every stage folder that says it is complete holds its files,
-and the student files are byte-identical to the uninterrupted run's."""
+"""Interruptions: real kdedge child processes are SIGKILLed in the middle of teacher fine-tuning, teacher
+labeling, distillation and export; a rerun (``--resume`` where there is something to resume) finishes, every
+stage folder that says it is complete holds its files, an output being replaced stays whole, and the results
+equal the uninterrupted run's. Two exports at once into sibling folders do not disturb each other.
+(The random-time kill campaign over the whole pipeline is ``benchmarks/kill_campaign.py``.)"""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
 from kdedge import layout
 from tests.support import tiny_flags
 
@@ -19,6 +23,31 @@ REQUIRED = {"data": (layout.TRAIN, layout.EVAL, layout.STATS), "teacher": (layou
             "student": (layout.TOKENIZER, layout.STUDENT),
             "distill": (layout.STUDENT, layout.TOKENIZER, layout.HISTORY, layout.METRICS),
             "export": (layout.MANIFEST, layout.TOKENIZER)}
+
+
+def kill_when(cmd: list[str], ready, log, timeout: float = 300) -> None:
+    """Run ``cmd`` (output to ``log``) in its own process group and SIGKILL the group as soon as ``ready()``;
+    fails if the command ended before that point."""
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "not killed where meant: " + log.read_text()[-2000:]
+
+
+def kdedge_cmd(*args) -> list[str]:
+    return [sys.executable, "-m", "kdedge", *args]
+
+
+def _snapshot(folder) -> dict[str, str]:
+    import hashlib
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _complete_means_whole(run):
@@ -38,16 +67,7 @@ def test_a_pipeline_killed_mid_distill_resumes_to_the_same_files(pipeline_run, t
     cmd = [sys.executable, "-m", "kdedge", "pipeline", "--out", str(run), "--resume",
            *tiny_flags(tiny_data_dir, tiny_teacher_init, pipeline_run.parent / "cache")]
     log = tmp_path / "first.log"
-    with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 300
-    try:  # kill it once distillation has finished its third epoch (of six)
-        while "distill epoch 3:" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, log.read_text()[-2000:]
+    kill_when(cmd, lambda: "distill epoch 3:" in log.read_text(), log)  # after the third epoch of six
     _complete_means_whole(run)
     assert not layout.is_complete(run / "distill") and (run / "distill" / layout.CHECKPOINTS).is_dir()
 
@@ -64,3 +84,118 @@ def test_a_pipeline_killed_mid_distill_resumes_to_the_same_files(pipeline_run, t
     a = json.loads((pipeline_run / "bench" / layout.REPORT_JSON).read_text())
     b = json.loads((run / "bench" / layout.REPORT_JSON).read_text())
     assert [(r["name"], r["accuracy"]) for r in a["models"]] == [(r["name"], r["accuracy"]) for r in b["models"]]
+
+
+TEACHER_FLAGS = ["--max-len", "16", "--epochs", "3", "--batch-size", "16", "--lr", "1e-3"]  # the tiny pipeline's
+DISTILL_FLAGS = ["--epochs", "6", "--batch-size", "16"]
+
+
+def test_a_teacher_killed_mid_fine_tune_resumes_to_the_same_model(pipeline_run, tiny_teacher_init, tmp_path):
+    from kdedge.models.teacher import load_teacher
+
+    out = tmp_path / "teacher"
+    cmd = kdedge_cmd("teacher", "--data", str(pipeline_run / "data"), "--teacher", str(tiny_teacher_init),
+                     *TEACHER_FLAGS, "--checkpoint-every", "4", "--cache-dir", str(tmp_path / "cache"), "--out",
+                     str(out))
+    state = out / layout.CHECKPOINTS / "checkpoint"  # TF's index of the latest checkpoint
+    kill_when(cmd, lambda: state.is_file() and "ckpt-3" in state.read_text(), tmp_path / "first.log")  # step 12/45
+    assert not layout.is_complete(out) and not (out / layout.TEACHER_MODEL).exists()
+
+    second = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    metrics = json.loads((out / layout.METRICS).read_text())
+    assert metrics["resumed_at_step"] >= 12 and metrics["steps_run"] == metrics["steps"] - metrics["resumed_at_step"]
+    assert not (out / layout.CHECKPOINTS).exists()
+    reference = json.loads((pipeline_run / "teacher" / layout.METRICS).read_text())
+    assert metrics["eval"] == reference["eval"]  # same accuracy and loss as the uninterrupted run
+    a, _ = load_teacher(out / layout.TEACHER_MODEL)
+    b, _ = load_teacher(pipeline_run / "teacher" / layout.TEACHER_MODEL)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, atol=1e-5)
+
+
+def _distill(run, out, cache, *extra):
+    return kdedge_cmd("distill", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"),
+                      "--student-dir", str(run / "student"), *DISTILL_FLAGS, "--augment-copies", "20",
+                      "--cache-dir", str(cache), "--out", str(out), *extra)
+
+
+def test_labeling_killed_midway_resumes_without_relabeling_or_losing_a_text(pipeline_run, tmp_path):
+    from kdedge.models.student import load_student
+    from kdedge.training.logit_store import LogitStore
+
+    # 240 train sentences and 20 augmented copies of each: 5,040 texts, two shards of the logit store.
+    log = tmp_path / "first.log"
+    kill_when(_distill(pipeline_run, tmp_path / "a", tmp_path / "cache_a"), lambda: " labeled" in log.read_text(),
+              log)
+    shards = list((tmp_path / "cache_a").rglob("shard-*.npz"))
+    assert len(shards) == 1  # the first shard was written, the second was being labeled
+    second = subprocess.run(_distill(pipeline_run, tmp_path / "a", tmp_path / "cache_a", "--resume"),
+                            capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    reference = subprocess.run(_distill(pipeline_run, tmp_path / "b", tmp_path / "cache_b"), capture_output=True,
+                               text=True, timeout=600)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    ma, mb = (json.loads((tmp_path / d / layout.METRICS).read_text()) for d in ("a", "b"))
+    assert ma["transfer_examples"] == mb["transfer_examples"] == mb["teacher_texts_labeled"]
+    with np.load(shards[0], allow_pickle=False) as z:
+        assert ma["teacher_texts_labeled"] == mb["teacher_texts_labeled"] - len(z["keys"])  # nothing labeled twice
+    keys = {}
+    for name in ("cache_a", "cache_b"):
+        found = []
+        for shard in (tmp_path / name).rglob("shard-*.npz"):
+            with np.load(shard, allow_pickle=False) as z:
+                found += [k.tobytes() for k in z["keys"]]
+        assert len(found) == len(set(found))  # every text in exactly one shard
+        keys[name] = set(found)
+    assert keys["cache_a"] == keys["cache_b"]
+    ns = next(p.name for p in (tmp_path / "cache_a" / "teacher_logits").iterdir())
+    texts = [json.loads(line)["text"] for line in (pipeline_run / "data" / layout.TRAIN).read_text().splitlines()]
+
+    def relabel(chunk):
+        raise AssertionError(f"{len(chunk)} texts missing from the store")
+
+    np.testing.assert_array_equal(LogitStore(tmp_path / "cache_a", ns).label(texts, relabel)[0],
+                                  LogitStore(tmp_path / "cache_b", ns).label(texts, relabel)[0])
+    for key in ("eval_accuracy", "baseline_eval_accuracy", "kept_epoch"):
+        assert ma[key] == mb[key], key
+    for wa, wb in zip(*(load_student(tmp_path / d / layout.STUDENT).get_weights() for d in ("a", "b"))):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def _export(run, out, *extra):
+    return kdedge_cmd("export", "--distill", str(run / "distill"), "--data", str(run / "data"), "--no-teacher",
+                      "--calibration-examples", "50", "--check-examples", "64", "--out", str(out), *extra)
+
+
+def test_an_export_killed_midway_leaves_the_previous_export_whole(pipeline_run, tmp_path):
+    out = tmp_path / "export"
+    shutil.copytree(pipeline_run / "export", out)
+    before = _snapshot(out)
+    staging = tmp_path / ".export.partial"
+    kill_when(_export(pipeline_run, out, "--overwrite"),
+              lambda: staging.is_dir() and any(p.suffix == ".tflite" for p in staging.iterdir()), tmp_path / "k.log")
+    assert _snapshot(out) == before  # the export it was replacing, byte for byte
+    again = subprocess.run(_export(pipeline_run, out, "--overwrite"), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not staging.exists()
+    new = _snapshot(out)
+    for name in ("student_float32.tflite", "student_int8.tflite", "baseline_float32.tflite", layout.TOKENIZER):
+        assert new[name] == before[name], name  # the same files an uninterrupted export wrote
+
+
+def test_two_exports_at_once_into_sibling_folders_both_complete(pipeline_run, tmp_path):
+    procs = [subprocess.Popen(_export(pipeline_run, tmp_path / name), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for name in ("one", "two")]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+    reference = _snapshot(pipeline_run / "export")
+    for name in ("one", "two"):
+        got = _snapshot(tmp_path / name)
+        entries = json.loads((tmp_path / name / layout.MANIFEST).read_text())["models"]
+        assert layout.manifest_models(tmp_path / name, entries)  # every file the one its manifest names
+        for f in ("student_float32.tflite", "student_int8.tflite", "baseline_float32.tflite"):
+            assert got[f] == reference[f], (name, f)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -50,3 +50,22 @@ def test_predict_refuses_stdin_that_is_not_utf8_in_one_line(model):
     proc = _predict(model, "--file", "-", stdin=b"fine\nbad \xc3\x28 line\n")
     err = proc.stderr.decode(errors="replace")
     assert proc.returncode == 2 and "line 2" in err.replace(":2:", " line 2") and "UTF-8" in err, err
+
+
+@pytest.mark.parametrize("truncation", ["head", "head+tail"])
+def test_the_teacher_reads_every_edge_case(tiny_teacher_init, truncation):
+    """The teacher's tokenize and forward pass (labeling, eval, explain) on the same edge cases: at most max_len
+    pieces with [CLS] first and [SEP] last, finite logits, and a text's logits do not depend on its batch."""
+    import numpy as np
+
+    from kdedge.models.teacher import load_teacher, tokenize
+    from kdedge.training.labeling import predict_logits
+
+    model, tok = load_teacher(tiny_teacher_init)
+    ids = tokenize(tok, EDGES, 16, truncation)
+    assert all(2 <= len(row) <= 16 and row[0] == tok.cls_token_id and row[-1] == tok.sep_token_id for row in ids)
+    assert all(0 <= i < tok.vocab_size for row in ids for i in row)
+    logits = predict_logits(model, tok, EDGES, 16, desc=None, truncation=truncation)
+    assert logits.shape == (len(EDGES), 2) and np.isfinite(logits).all()
+    alone = np.concatenate([predict_logits(model, tok, [t], 16, desc=None, truncation=truncation) for t in EDGES])
+    np.testing.assert_allclose(alone, logits, atol=1e-5)
