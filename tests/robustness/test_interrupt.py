@@ -124,7 +124,8 @@ def test_labeling_killed_midway_resumes_without_relabeling_or_losing_a_text(pipe
     from kdedge.models.student import load_student
     from kdedge.training.logit_store import LogitStore
 
-    # 240 train sentences and 20 augmented copies of each: 5,040 texts, two shards of the logit store.
+    # The train split (240 sentences), then ~2,200 distinct augmented copies, then the eval split: each part
+    # is labeled into its own shards. The kill comes after the first shard, while the second is being labeled.
     log = tmp_path / "first.log"
     kill_when(_distill(pipeline_run, tmp_path / "a", tmp_path / "cache_a"), lambda: " labeled" in log.read_text(),
               log)
@@ -138,7 +139,7 @@ def test_labeling_killed_midway_resumes_without_relabeling_or_losing_a_text(pipe
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     ma, mb = (json.loads((tmp_path / d / layout.METRICS).read_text()) for d in ("a", "b"))
-    assert ma["transfer_examples"] == mb["transfer_examples"] == mb["teacher_texts_labeled"]
+    assert ma["transfer_examples"] == mb["transfer_examples"] > 2000
     with np.load(shards[0], allow_pickle=False) as z:
         assert ma["teacher_texts_labeled"] == mb["teacher_texts_labeled"] - len(z["keys"])  # nothing labeled twice
     keys = {}
