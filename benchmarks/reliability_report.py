@@ -25,7 +25,7 @@ from pathlib import Path
 
 from common import RESULTS, ROOT, write_named_report
 
-# (category, test node prefix) in the order of the list; the first matching prefix wins.
+# (category, test node prefixes) in the order of the list; the longest matching prefix wins.
 CATEGORIES = [
     ("1. text edge cases", ("tests/robustness/test_text_edges.py", "tests/data/test_table.py::test_table_errors",
                             "tests/data/test_splits.py::test_from_jsonl_refuses",
@@ -37,18 +37,18 @@ CATEGORIES = [
                                      "tests/models/test_teacher.py::test_fine_tune_resumes",
                                      "tests/training/test_logit_store.py::test_interrupted",
                                      "tests/test_pipeline.py::test_resume")),
-    ("5. crash during a write", ("tests/test_io.py",)),
-    ("6. concurrent writers", ("tests/training/test_logit_store.py::test_two_processes",)),
+    ("5. crash during a write", ("tests/test_io.py", "tests/robustness/test_crash_during_write.py",
+                                 "tests/robustness/test_interrupt.py::test_an_export_killed")),
+    ("6. concurrent writers", ("tests/training/test_logit_store.py::test_two_processes",
+                               "tests/robustness/test_interrupt.py::test_two_exports")),
     ("7. determinism", ("tests/robustness/test_determinism.py", "tests/text/test_tokenizer.py::test_same")),
     ("8. CLI: bad flags, inputs, outputs", ("tests/robustness/test_cli_outputs.py", "tests/test_cli.py")),
 ]
 
 
 def category(node: str) -> str | None:
-    for name, prefixes in CATEGORIES:
-        if node.startswith(prefixes):
-            return name
-    return None
+    matches = [(len(p), name) for name, prefixes in CATEGORIES for p in prefixes if node.startswith(p)]
+    return max(matches)[1] if matches else None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="Folder for reliability.{json,md}.")
     parser.add_argument("--fuzz", type=Path, default=RESULTS / "reliability" / "fuzz.json",
                         help="The fuzz campaign's report, if run.")
+    parser.add_argument("--kill", type=Path, default=RESULTS / "reliability" / "kill.json",
+                        help="The kill campaign's report (benchmarks/kill_campaign.py), if run.")
     args = parser.parse_args(argv)
 
     paths = sorted({p.split("::")[0] for _, prefixes in CATEGORIES for p in prefixes})
@@ -78,13 +80,17 @@ def main(argv: list[str] | None = None) -> None:
         if c["category"]:
             rows[c["category"]][c["outcome"]] += 1
     fuzz = json.loads(args.fuzz.read_text()) if args.fuzz.is_file() else None
+    kill = json.loads(args.kill.read_text()) if args.kill.is_file() else None
     report = {"schema": "kdedge-reliability/1", "command": shlex.join(["python", *sys.argv]),
               "pytest": shlex.join(cmd[2:]).replace(str(xml), "<tmp>/junit.xml"),
               "pytest_exit": proc.returncode, "seconds": round(seconds, 1),
               "categories": {k: dict(v) for k, v in sorted(rows.items())},
               "cases": [c for c in cases if c["category"]], "fuzz": None if fuzz is None else {
                   k: fuzz[k] for k in ("command", "files", "child", "kdedge", "kdedge_process_deaths",
-                                       "crashed_or_hung_not_refused", "multi_line_messages")}}
+                                       "crashed_or_hung_not_refused", "multi_line_messages")},
+              "kill": None if kill is None else {k: kill[k] for k in ("command", "kills", "trials_with_problems",
+                                                                     "reference_seconds", "seconds")}
+              | {"trials": len(kill["trials"])}}
     md = ["# Reliability: the cases kdedge's tests try", "", "```", report["command"], "```", "",
           f"`python -m {report['pytest']}` (exit {proc.returncode}, {seconds:.0f} s on this machine). Each "
           "row counts test cases (a parametrized test counts once per case); the cases are listed in "
@@ -103,6 +109,16 @@ def main(argv: list[str] | None = None) -> None:
                f"| crashed or hung LiteRT yet not refused by kdedge | {fuzz['crashed_or_hung_not_refused']} |",
                f"| kdedge refusals longer than one line | {fuzz['multi_line_messages']} |",
                "", "Per mutation: [reliability/fuzz.md](reliability/fuzz.md)."]
+    if kill:
+        stages = collections.Counter(k["stage"] for t in kill["trials"] for k in t["kills"])
+        md += ["", f"## Kill campaign ({len(kill['trials'])} pipeline runs, {kill['kills']} SIGKILLs)", "",
+               "```", kill["command"], "```", "",
+               "| | |", "|---|---:|",
+               f"| pipeline runs killed and resumed | {len(kill['trials'])} |",
+               f"| SIGKILLs | {kill['kills']} ("
+               + ", ".join(f"{stage} {n}" for stage, n in stages.most_common()) + ") |",
+               f"| runs with data lost or a result unlike the uninterrupted run's | {kill['trials_with_problems']} |",
+               "", "Per stage and mode: [reliability/kill.md](reliability/kill.md)."]
     md.append("")
     args.out.mkdir(parents=True, exist_ok=True)
     write_named_report(args.out, "reliability", report, "\n".join(md))
