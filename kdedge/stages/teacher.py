@@ -95,7 +95,10 @@ def run_teacher(data_dir: str | Path, out: str | Path, cfg: TeacherConfig) -> di
     resolved = {**dataclasses.asdict(cfg), "init_path": str(resolve_init(cfg.init)), "data": str(data_dir),
                 "num_labels": labels}
     if ckpt_dir.exists() and (not ckpt_cfg.exists() or read_json(ckpt_cfg) != resolved):
-        shutil.rmtree(ckpt_dir)  # checkpoints of another config: start over
+        import sys
+        print(f"teacher: the checkpoints in {ckpt_dir} were made with other settings or data: starting over",
+              file=sys.stderr)
+        shutil.rmtree(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     write_json(ckpt_cfg, resolved)
 

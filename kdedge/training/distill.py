@@ -159,7 +159,9 @@ class _EpochCheckpoints:
         state = read_json(path)
         prefix = self.folder / f"ckpt-{state.get('epoch')}"
         if state.get("fingerprint") != self.fingerprint or not Path(f"{prefix}.index").is_file():
-            return None  # another run's state (or none usable): start over
+            print(f"distill: the checkpoints in {self.folder} were made with other inputs or settings: starting "
+                  "over", file=sys.stderr)
+            return None
         self.ckpt.restore(str(prefix)).assert_existing_objects_matched()
         return state
 

@@ -200,3 +200,29 @@ def test_two_exports_at_once_into_sibling_folders_both_complete(pipeline_run, tm
         for f in ("student_float32.tflite", "student_int8.tflite", "baseline_float32.tflite"):
             assert got[f] == reference[f], (name, f)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_teacher_resume_with_other_settings_says_it_starts_over(pipeline_run, tiny_teacher_init, tmp_path):
+    """--resume over checkpoints of other settings: one line saying so, then a full run of the new settings."""
+    out = tmp_path / "teacher"
+    cmd = kdedge_cmd("teacher", "--data", str(pipeline_run / "data"), "--teacher", str(tiny_teacher_init),
+                     *TEACHER_FLAGS, "--checkpoint-every", "4", "--cache-dir", str(tmp_path / "cache"), "--out",
+                     str(out))
+    state = out / layout.CHECKPOINTS / "checkpoint"
+    kill_when(cmd, lambda: state.is_file() and "ckpt-2" in state.read_text(), tmp_path / "first.log")
+    second = subprocess.run([*cmd, "--resume", "--epochs", "1"], capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "made with other settings or data: starting over" in second.stderr
+    metrics = json.loads((out / layout.METRICS).read_text())
+    assert metrics["resumed_at_step"] == 0 and metrics["steps_run"] == metrics["steps"] == 15
+
+
+def test_pipeline_resume_with_other_settings_is_refused_in_one_line(pipeline_run, tiny_data_dir, tiny_teacher_init,
+                                                                     tmp_path):
+    cmd = kdedge_cmd("pipeline", "--out", str(pipeline_run), "--resume",
+                     *tiny_flags(tiny_data_dir, tiny_teacher_init, tmp_path / "cache"), "--epochs", "7")
+    before = _snapshot(pipeline_run)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("kdedge:")]
+    assert proc.returncode == 2 and len(lines) == 1 and "was made with other settings" in lines[0], proc.stderr
+    assert _snapshot(pipeline_run) == before

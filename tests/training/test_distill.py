@@ -47,7 +47,7 @@ def test_keep_best_needs_a_validation_split() -> None:
 
 
 @pytest.mark.parametrize("arch", ["cnn", "transformer"])  # dropout everywhere; attention too
-def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(arch, tmp_path) -> None:
+def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(arch, tmp_path, capsys) -> None:
     """Two epochs, stop; a fresh model from the same initial weights resumes from the checkpoints and ends
     bitwise where four epochs in one go end (history included); another run's checkpoints are ignored."""
     import tensorflow as tf
@@ -80,7 +80,9 @@ def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(arch,
     if small:
         return
     # Checkpoints made with other settings are not resumed from: a full run of those settings instead.
+    capsys.readouterr()
     other = fresh()
     h_other = train_student(other, ids, logits, labels, DistillConfig(**{**cfg.__dict__, "lr": 5e-3}),
                             checkpoint_dir=tmp_path / "ck", **kw)
     assert [r["epoch"] for r in h_other] == [1, 2, 3, 4] and h_other[0]["loss"] != h_whole[0]["loss"]
+    assert "made with other inputs or settings: starting over" in capsys.readouterr().err
