@@ -117,7 +117,14 @@ def outcome(run: Path) -> dict:
             "distill_eval": json.loads((run / "distill" / layout.METRICS).read_text())["eval_accuracy"]}
 
 
-def trial(i: int, rng: random.Random, ref: dict, ref_seconds: float, env: dict, args) -> dict:
+def kill_time(rng: random.Random, windows: dict[str, tuple[float, float]]) -> tuple[str, float]:
+    """A stage drawn uniformly, and a moment drawn uniformly inside its window of the uninterrupted run."""
+    stage = rng.choice(sorted(windows))
+    lo, hi = windows[stage]
+    return stage, rng.uniform(lo, hi)
+
+
+def trial(i: int, rng: random.Random, ref: dict, ref_seconds: float, windows: dict, env: dict, args) -> dict:
     work = env["work"] / f"trial-{i:03d}"
     run, cache, log = work / "run", work / "cache", work / "log.txt"
     work.mkdir(parents=True)
@@ -127,12 +134,13 @@ def trial(i: int, rng: random.Random, ref: dict, ref_seconds: float, env: dict, 
     if overwrite:  # replace a finished run (the new one labels into a fresh store, as with a new teacher)
         shutil.copytree(env["ref_run"], run)
         before = snapshot(run)
-    kills, problems, t0 = [], [], time.perf_counter()
+    kills, problems, missed, t0 = [], [], [], time.perf_counter()
     cmd = pipeline_cmd(run, env["data"], env["teacher"], cache, *extra)
     for attempt in range(args.max_kills + 1):
         proc = start(cmd, log)
         kill_now = attempt < args.max_kills and (attempt == 0 or rng.random() < 0.5)
-        at = rng.uniform(0.02, 0.98) * ref_seconds if kill_now else None
+        aimed, at = kill_time(rng, windows) if attempt == 0 else ("any", rng.uniform(0.02, 0.9) * ref_seconds)
+        at = at if kill_now else None
         try:
             proc.wait(timeout=at if at is not None else args.timeout)
             finished = True
@@ -145,8 +153,10 @@ def trial(i: int, rng: random.Random, ref: dict, ref_seconds: float, env: dict, 
         if finished:
             if proc.returncode != 0:
                 problems.append(f"exit {proc.returncode} (see {log})")
+            if at is not None:
+                missed.append(aimed)  # it finished before the moment drawn
             break
-        kills.append({"after_s": round(at, 1), "stage": stage_at_kill(log)})
+        kills.append({"after_s": round(at, 1), "aimed_at": aimed, "stage": stage_at_kill(log)})
         target = partial_path(run) if overwrite and partial_path(run).is_dir() else run
         problems += run_checks(target, cache)
         if before is not None and snapshot(run) != before:
@@ -161,6 +171,7 @@ def trial(i: int, rng: random.Random, ref: dict, ref_seconds: float, env: dict, 
         except Exception as e:  # noqa: BLE001
             problems.append(f"no complete run: {e}")
     result = {"trial": i, "mode": "overwrite" if overwrite else "new", "kills": kills, "problems": problems,
+              "finished_before_the_kill": missed,
               "seconds": round(time.perf_counter() - t0, 1)}
     print(json.dumps(result), file=sys.stderr, flush=True)
     if not problems and not args.keep:
@@ -174,9 +185,14 @@ def render(report: dict) -> str:
     lost = sum(1 for t in rows if t["problems"])
     lines = [f"# Kill campaign: {len(rows)} pipeline runs, {n_kills} SIGKILLs", "", "```", report["command"], "```", "",
              f"- The tiny pipeline (synthetic task of `tests/support.py`, real training and conversion at toy size): "
-             f"uninterrupted {report['reference_seconds']:.0f} s here; each kill at a uniform random time over that "
-             f"length, up to {report['max_kills']} kills per trial, every third trial an `--overwrite` of a finished "
-             f"run. {report['seconds']:.0f} s in all.",
+             f"uninterrupted {report['reference_seconds']:.0f} s here. A trial's first kill aims at a stage drawn "
+             f"uniformly, at a uniform moment of that stage's window in the uninterrupted run; each resume is killed "
+             f"again with probability 1/2 (uniform over the run), up to {report['max_kills']} kills per trial; "
+             f"every third trial is an `--overwrite` of a finished run. {report['seconds']:.0f} s in all.",
+             "- Stage windows (s from start): " + ", ".join(f"{k} {a:.1f}-{b:.1f}"
+                                                            for k, (a, b) in report["windows"].items()) + ".",
+             f"- Runs that finished before the moment drawn (no kill): "
+             f"{sum(len(t['finished_before_the_kill']) for t in rows)}.",
              f"- **Trials with data lost or a wrong result: {lost}** of {len(rows)} "
              f"(files differing from the uninterrupted run, accuracies differing, a complete-looking stage missing "
              f"files, an unreadable or duplicated store shard, or the run being replaced changed).",
@@ -219,11 +235,17 @@ def main() -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ref_seconds = time.perf_counter() - t0
     ref = outcome(env["ref_run"])
+    timings = json.loads((env["ref_run"] / layout.TIMINGS).read_text())
+    at = ref_seconds - timings["total"]  # start-up: the interpreter and TensorFlow's import
+    windows = {}
+    for stage in layout.STAGES:
+        windows[stage] = (at, at + timings[stage])
+        at += timings[stage]
     rng = random.Random(args.seed)
-    trials = [trial(i, rng, ref, ref_seconds, env, args) for i in range(args.trials)]
+    trials = [trial(i, rng, ref, ref_seconds, windows, env, args) for i in range(args.trials)]
     report = {"command": "python " + shlex.join(["benchmarks/kill_campaign.py", *sys.argv[1:]]),
               "trials": trials, "reference_seconds": round(ref_seconds, 1), "max_kills": args.max_kills,
-              "seconds": round(time.perf_counter() - started, 1), "reference": ref,
+              "seconds": round(time.perf_counter() - started, 1), "reference": ref, "windows": windows,
               "kills": sum(len(t["kills"]) for t in trials),
               "trials_with_problems": sum(1 for t in trials if t["problems"])}
     write_named_report(Path(args.out), "kill", report, render(report))
