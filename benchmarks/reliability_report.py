@@ -46,6 +46,24 @@ CATEGORIES = [
 ]
 
 
+# Which stages give the same result again (category 7), each with the test that checks it.
+DETERMINISM = [
+    ("student", "tokenizer file and initial weights bitwise on a rerun",
+     "tests/robustness/test_determinism.py::test_student_distill"),
+    ("distill", "trained weights bitwise, every epoch's losses and accuracies equal, on a rerun",
+     "tests/robustness/test_determinism.py::test_student_distill"),
+    ("distill, killed and resumed", "byte-identical student files",
+     "tests/robustness/test_interrupt.py::test_a_pipeline_killed_mid_distill"),
+    ("export", "every student `.tflite` byte-identical on a rerun",
+     "tests/robustness/test_determinism.py::test_student_distill"),
+    ("teacher (tiny, no dropout), killed and resumed", "same eval accuracy and loss, weights within 1e-5",
+     "tests/robustness/test_interrupt.py::test_a_teacher_killed"),
+    ("teacher (MiniLM, dropout 0.1)", "not bitwise: a rerun from the same start gives other weights "
+     "(benchmarks/results/refactor/parity.md); a resume draws new dropout masks after the resume point", None),
+    ("bench", "accuracies equal; latencies are measurements (their spread is in each report)", None),
+]
+
+
 def category(node: str) -> str | None:
     matches = [(len(p), name) for name, prefixes in CATEGORIES for p in prefixes if node.startswith(p)]
     return max(matches)[1] if matches else None
@@ -99,6 +117,13 @@ def main(argv: list[str] | None = None) -> None:
     for name, _ in CATEGORIES:
         c = rows.get(name, collections.Counter())
         md.append(f"| {name} | {sum(c.values())} | {c['passed']} | {c['failed']} | {c['skipped']} |")
+    md += ["", "## Determinism: which stages are bitwise reproducible", "",
+           "| stage | same again | checked by | outcome |", "|---|---|---|---|"]
+    for stage, what, node in DETERMINISM:
+        got = [c["outcome"] for c in cases if node and c["node"].startswith(node)]
+        outcome = ("passed" if got and all(o == "passed" for o in got) else "FAILED" if got else "not run") \
+            if node else "-"
+        md.append(f"| {stage} | {what} | {f'`{node}`' if node else '-'} | {outcome} |")
     if fuzz:
         md += ["", f"## Fuzzing model files ({fuzz['files']:,} mutated `.tflite` files)", "",
                "```", fuzz["command"], "```", "",
