@@ -43,7 +43,7 @@ from kdedge import layout
 from kdedge.io import partial_path
 
 sys.path.insert(0, str(ROOT))
-from tests.support import build_tiny_teacher, tiny_flags, write_sst2  # noqa: E402  (the synthetic task)
+from tests.support import build_tiny_teacher, file_hashes, tiny_flags, write_sst2  # noqa: E402  (the synthetic task)
 
 REQUIRED = {"data": (layout.TRAIN, layout.EVAL, layout.STATS), "teacher": (layout.TEACHER_MODEL, layout.METRICS),
             "student": (layout.TOKENIZER, layout.STUDENT),
@@ -100,16 +100,10 @@ def run_checks(run: Path, cache: Path) -> list[str]:
     return problems
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    import hashlib
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def outcome(run: Path) -> dict:
     """What a finished run produced that must not depend on interruptions."""
     shas = {e["file"]: e["sha256"] for e in json.loads((run / "export" / layout.MANIFEST).read_text())["models"]}
-    tok = snapshot(run / "export")[layout.TOKENIZER]
+    tok = file_hashes(run / "export")[layout.TOKENIZER]
     bench = json.loads((run / "bench" / layout.REPORT_JSON).read_text())
     return {"files": {f: (tok if f == layout.TOKENIZER else shas.get(f)) for f in COMPARED},
             "accuracies": {r["name"]: r["accuracy"] for r in bench["models"]},
@@ -133,7 +127,7 @@ def trial(i: int, rng: random.Random, ref: dict, ref_seconds: float, windows: di
     before = None
     if overwrite:  # replace a finished run (the new one labels into a fresh store, as with a new teacher)
         shutil.copytree(env["ref_run"], run)
-        before = snapshot(run)
+        before = file_hashes(run)
     kills, problems, missed, t0 = [], [], [], time.perf_counter()
     cmd = pipeline_cmd(run, env["data"], env["teacher"], cache, *extra)
     for attempt in range(args.max_kills + 1):
@@ -159,7 +153,7 @@ def trial(i: int, rng: random.Random, ref: dict, ref_seconds: float, windows: di
         kills.append({"after_s": round(at, 1), "aimed_at": aimed, "stage": stage_at_kill(log)})
         target = partial_path(run) if overwrite and partial_path(run).is_dir() else run
         problems += run_checks(target, cache)
-        if before is not None and snapshot(run) != before:
+        if before is not None and file_hashes(run) != before:
             problems.append("the run being replaced changed")
         cmd = pipeline_cmd(run, env["data"], env["teacher"], cache, "--resume")
     if not problems:

@@ -119,3 +119,10 @@ def representative(rows: np.ndarray):
         for row in rows:
             yield [row[None]]
     return gen
+
+
+def file_hashes(folder) -> dict[str, str]:
+    """sha256 of every file under ``folder``, by relative path: a folder's contents, byte for byte."""
+    import hashlib
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}

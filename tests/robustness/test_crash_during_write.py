@@ -5,7 +5,6 @@ fail with EFBIG, exactly where ENOSPC would."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -15,12 +14,7 @@ import pytest
 
 from kdedge import layout
 from kdedge.io import partial_path
-from tests.support import tiny_flags
-
-
-def _snapshot(folder) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+from tests.support import file_hashes, tiny_flags
 
 
 def _limit(nbytes: int):
@@ -48,12 +42,12 @@ def _stages(run, data_dir, out):
 def test_a_full_disk_during_overwrite_keeps_the_earlier_output(pipeline_run, tiny_data_dir, tmp_path, stage):
     out = tmp_path / stage
     shutil.copytree(pipeline_run / stage, out)
-    before = _snapshot(out)
+    before = file_hashes(out)
     biggest = max(p.stat().st_size for p in out.rglob("*") if p.is_file() and not p.name.startswith("teacher"))
     proc = _kdedge_on_a_full_disk([*_stages(pipeline_run, tiny_data_dir, str(out))[stage], "--overwrite"],
                                   biggest // 2)
     assert proc.returncode != 0, proc.stderr[-2000:]
-    assert _snapshot(out) == before  # the earlier output, byte for byte
+    assert file_hashes(out) == before  # the earlier output, byte for byte
     assert not partial_path(out).exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("kdedge:")]
     assert len(errors) == 1 and "File too large" in errors[0] and "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -65,10 +59,10 @@ def test_a_full_disk_during_pipeline_overwrite_keeps_the_earlier_run(pipeline_ru
                                                                       tiny_teacher_init, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(pipeline_run, run)
-    before = _snapshot(run)
+    before = file_hashes(run)
     proc = _kdedge_on_a_full_disk(["pipeline", "--out", str(run), "--overwrite",
                                    *tiny_flags(tiny_data_dir, tiny_teacher_init, tmp_path / "cache")], 4096)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    assert _snapshot(run) == before
+    assert file_hashes(run) == before
     # What the new run had written is kept for `--resume` (its settings are recorded first), apart from the old.
     assert json.loads((partial_path(run) / layout.CONFIG).read_text())["data"]["dataset"] == "sst2"

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from kdedge import layout
-from tests.support import tiny_flags
+from tests.support import file_hashes, tiny_flags
 
 REQUIRED = {"data": (layout.TRAIN, layout.EVAL, layout.STATS), "teacher": (layout.TEACHER_MODEL, layout.METRICS),
             "student": (layout.TOKENIZER, layout.STUDENT),
@@ -42,12 +42,6 @@ def kill_when(cmd: list[str], ready, log, timeout: float = 300) -> None:
 
 def kdedge_cmd(*args) -> list[str]:
     return [sys.executable, "-m", "kdedge", *args]
-
-
-def _snapshot(folder) -> dict[str, str]:
-    import hashlib
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _complete_means_whole(run):
@@ -173,15 +167,15 @@ def _export(run, out, *extra):
 def test_an_export_killed_midway_leaves_the_previous_export_whole(pipeline_run, tmp_path):
     out = tmp_path / "export"
     shutil.copytree(pipeline_run / "export", out)
-    before = _snapshot(out)
+    before = file_hashes(out)
     staging = tmp_path / ".export.partial"
     kill_when(_export(pipeline_run, out, "--overwrite"),
               lambda: staging.is_dir() and any(p.suffix == ".tflite" for p in staging.iterdir()), tmp_path / "k.log")
-    assert _snapshot(out) == before  # the export it was replacing, byte for byte
+    assert file_hashes(out) == before  # the export it was replacing, byte for byte
     again = subprocess.run(_export(pipeline_run, out, "--overwrite"), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert not staging.exists()
-    new = _snapshot(out)
+    new = file_hashes(out)
     for name in ("student_float32.tflite", "student_int8.tflite", "baseline_float32.tflite", layout.TOKENIZER):
         assert new[name] == before[name], name  # the same files an uninterrupted export wrote
 
@@ -192,9 +186,9 @@ def test_two_exports_at_once_into_sibling_folders_both_complete(pipeline_run, tm
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-3000:]
-    reference = _snapshot(pipeline_run / "export")
+    reference = file_hashes(pipeline_run / "export")
     for name in ("one", "two"):
-        got = _snapshot(tmp_path / name)
+        got = file_hashes(tmp_path / name)
         entries = json.loads((tmp_path / name / layout.MANIFEST).read_text())["models"]
         assert layout.manifest_models(tmp_path / name, entries)  # every file the one its manifest names
         for f in ("student_float32.tflite", "student_int8.tflite", "baseline_float32.tflite"):
@@ -221,8 +215,8 @@ def test_pipeline_resume_with_other_settings_is_refused_in_one_line(pipeline_run
                                                                      tmp_path):
     cmd = kdedge_cmd("pipeline", "--out", str(pipeline_run), "--resume",
                      *tiny_flags(tiny_data_dir, tiny_teacher_init, tmp_path / "cache"), "--epochs", "7")
-    before = _snapshot(pipeline_run)
+    before = file_hashes(pipeline_run)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     lines = [line for line in proc.stderr.splitlines() if line.startswith("kdedge:")]
     assert proc.returncode == 2 and len(lines) == 1 and "was made with other settings" in lines[0], proc.stderr
-    assert _snapshot(pipeline_run) == before
+    assert file_hashes(pipeline_run) == before
