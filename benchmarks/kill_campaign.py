@@ -43,12 +43,9 @@ from kdedge import layout
 from kdedge.io import partial_path
 
 sys.path.insert(0, str(ROOT))
-from tests.support import build_tiny_teacher, file_hashes, tiny_flags, write_sst2  # noqa: E402  (the synthetic task)
+from tests.support import (build_tiny_teacher, file_hashes, incomplete_stages, tiny_flags,  # noqa: E402
+                           write_sst2)  # the synthetic task
 
-REQUIRED = {"data": (layout.TRAIN, layout.EVAL, layout.STATS), "teacher": (layout.TEACHER_MODEL, layout.METRICS),
-            "student": (layout.TOKENIZER, layout.STUDENT),
-            "distill": (layout.STUDENT, layout.TOKENIZER, layout.HISTORY, layout.METRICS),
-            "export": (layout.MANIFEST, layout.TOKENIZER), "bench": (layout.REPORT_JSON, layout.REPORT_MD)}
 COMPARED = ("student_float32.tflite", "student_dynamic.tflite", "student_int8.tflite", "student_float16.tflite",
             "baseline_float32.tflite", layout.TOKENIZER)
 
@@ -83,11 +80,7 @@ def stage_at_kill(log: Path) -> str:
 
 def run_checks(run: Path, cache: Path) -> list[str]:
     """The invariants after a kill: complete means whole; the store's shards load; no text in two shards."""
-    problems = []
-    for stage, files in REQUIRED.items():
-        folder = run / stage
-        if layout.is_complete(folder):
-            problems += [f"{stage} complete without {f}" for f in files if not (folder / f).exists()]
+    problems = incomplete_stages(run)
     keys = []
     for shard in sorted(cache.rglob("shard-*.npz")):
         try:

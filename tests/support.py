@@ -126,3 +126,16 @@ def file_hashes(folder) -> dict[str, str]:
     import hashlib
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def incomplete_stages(run) -> list[str]:
+    """``"<stage> complete without <file>"`` for each stage folder of the run folder ``run`` that holds its
+    completion marker yet lacks one of its files (empty when every complete-looking stage is whole)."""
+    from kdedge import layout
+
+    files = {"data": (layout.TRAIN, layout.EVAL, layout.STATS), "teacher": (layout.TEACHER_MODEL, layout.METRICS),
+             "student": (layout.TOKENIZER, layout.STUDENT),
+             "distill": (layout.STUDENT, layout.TOKENIZER, layout.HISTORY, layout.METRICS),
+             "export": (layout.MANIFEST, layout.TOKENIZER), "bench": (layout.REPORT_JSON, layout.REPORT_MD)}
+    return [f"{stage} complete without {name}" for stage, names in files.items()
+            if layout.is_complete(run / stage) for name in names if not (run / stage / name).exists()]

@@ -14,6 +14,7 @@ Output folder (``kdedge teacher --out DIR``)::
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 from kdedge import layout
@@ -95,7 +96,6 @@ def run_teacher(data_dir: str | Path, out: str | Path, cfg: TeacherConfig) -> di
     resolved = {**dataclasses.asdict(cfg), "init_path": str(resolve_init(cfg.init)), "data": str(data_dir),
                 "num_labels": labels}
     if ckpt_dir.exists() and (not ckpt_cfg.exists() or read_json(ckpt_cfg) != resolved):
-        import sys
         print(f"teacher: the checkpoints in {ckpt_dir} were made with other settings or data: starting over",
               file=sys.stderr)
         shutil.rmtree(ckpt_dir)

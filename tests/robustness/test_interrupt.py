@@ -17,12 +17,7 @@ import time
 import numpy as np
 
 from kdedge import layout
-from tests.support import file_hashes, tiny_flags
-
-REQUIRED = {"data": (layout.TRAIN, layout.EVAL, layout.STATS), "teacher": (layout.TEACHER_MODEL, layout.METRICS),
-            "student": (layout.TOKENIZER, layout.STUDENT),
-            "distill": (layout.STUDENT, layout.TOKENIZER, layout.HISTORY, layout.METRICS),
-            "export": (layout.MANIFEST, layout.TOKENIZER)}
+from tests.support import file_hashes, incomplete_stages, tiny_flags
 
 
 def kill_when(cmd: list[str], ready, log, timeout: float = 300) -> None:
@@ -44,13 +39,6 @@ def kdedge_cmd(*args) -> list[str]:
     return [sys.executable, "-m", "kdedge", *args]
 
 
-def _complete_means_whole(run):
-    for stage, files in REQUIRED.items():
-        if layout.is_complete(run / stage):
-            missing = [f for f in files if not (run / stage / f).exists()]
-            assert not missing, (stage, missing)
-
-
 def test_a_pipeline_killed_mid_distill_resumes_to_the_same_files(pipeline_run, tiny_data_dir, tiny_teacher_init,
                                                                   tmp_path):
     run = tmp_path / "run"
@@ -62,13 +50,13 @@ def test_a_pipeline_killed_mid_distill_resumes_to_the_same_files(pipeline_run, t
            *tiny_flags(tiny_data_dir, tiny_teacher_init, pipeline_run.parent / "cache")]
     log = tmp_path / "first.log"
     kill_when(cmd, lambda: "distill epoch 3:" in log.read_text(), log)  # after the third epoch of six
-    _complete_means_whole(run)
+    assert incomplete_stages(run) == []
     assert not layout.is_complete(run / "distill") and (run / "distill" / layout.CHECKPOINTS).is_dir()
 
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "distill: resumed after epoch" in second.stderr and "distill epoch 1:" not in second.stderr
-    _complete_means_whole(run)
+    assert incomplete_stages(run) == []
     assert not (run / "distill" / layout.CHECKPOINTS).exists()
     old = {e["name"]: e for e in json.loads((pipeline_run / "export" / layout.MANIFEST).read_text())["models"]}
     new = {e["name"]: e for e in json.loads((run / "export" / layout.MANIFEST).read_text())["models"]}
