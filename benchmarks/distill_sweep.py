@@ -85,12 +85,14 @@ def main() -> int:
     p.add_argument("--work", default=None, help="scratch folder (default runs/sweeps/<config name>)")
     p.add_argument("--results", default=None, help="default benchmarks/results/<dataset>")
     p.add_argument("--run", default=None, help="the run folder (default: the config's \"run\")")
+    p.add_argument("--data", default=None, help="the data folder (default: the config's \"data\", else RUN/data); "
+                   "the teacher is always RUN/teacher")
     p.add_argument("--only", default=None, help="comma-separated variant names to run")
     args = p.parse_args()
     config = json.loads(Path(args.config).read_text())
     name = Path(args.config).stem
     run = Path(args.run or config["run"])
-    data = Path(config["data"]) if "data" in config and not args.run else run / "data"
+    data = Path(args.data or (config["data"] if "data" in config and not args.run else run / "data"))
     dataset = read_json(data / "config.json")["dataset"]
     work = Path(args.work or ROOT / "runs" / "sweeps" / name)
     results = Path(args.results or ROOT / "benchmarks" / "results" / dataset)

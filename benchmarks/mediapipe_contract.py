@@ -11,20 +11,28 @@ Two reports under ``--out`` (default ``benchmarks/results/mediapipe``):
   ``TextClassifier`` and by ``kdedge.TextClassifier`` over every dev and test sentence: top-label
   agreement, the largest probability difference, and accuracy from MediaPipe's own scores.
 
-Run folders (made by the commands in ``benchmarks/results/mediapipe/README.md``)::
+One seed is one draw: on 872 dev sentences one example is 0.11 pts, and students of the same format
+differ by more than that from seed to seed. With ``--seeds 0,1,2`` each (arch, format) is trained once
+per seed and the comparison is of the means, seed by seed (the same seed gives both formats the same
+example order and dropout); the spread across seeds is reported beside it.
 
-    RUNS/sst2/{data,teacher}            kdedge data / teacher
-    RUNS/sst2/f{1,3}-<arch>/{student,distill,export,bench}
+Run folders (``--make`` runs the missing ones with the commands in
+``benchmarks/results/mediapipe/README.md``; ``RUNS/sst2/{data,teacher}`` must exist)::
+
+    RUNS/sst2/{data,teacher}                  kdedge data / teacher
+    RUNS/sst2/f{1,3}-<arch>/{student,...}     seed 0
+    RUNS/sst2/f{1,3}-<arch>-s<N>/{student,distill,export,bench}   seed N > 0
 
 Usage::
 
-    python benchmarks/mediapipe_contract.py --runs /work/runs --archs cnn,transformer
+    python benchmarks/mediapipe_contract.py --runs /work/runs --archs cnn,transformer --seeds 0,1,2 --make
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,19 +49,51 @@ def _bench(run: Path) -> dict:
     return {r["name"]: r for r in json.loads((run / "bench" / "report.json").read_text())["models"]}
 
 
-def format_report(runs: Path, archs: list[str]) -> dict:
-    rows = []
+TOKENIZERS = {"f1": "word", "f3": "regex"}
+
+
+def run_dir(runs: Path, fmt: str, arch: str, seed: int) -> Path:
+    return runs / "sst2" / (f"{fmt}-{arch}" if seed == 0 else f"{fmt}-{arch}-s{seed}")
+
+
+def make_runs(runs: Path, archs: list[str], seeds: list[int]) -> None:
+    """Run the stages a (format, arch, seed) run folder still lacks (a stage whose config.json exists is done)."""
+    data, teacher = runs / "sst2" / "data", runs / "sst2" / "teacher"
     for arch in archs:
+        for seed in seeds:
+            for fmt, tok in TOKENIZERS.items():
+                run = run_dir(runs, fmt, arch, seed)
+                stages = {
+                    "student": ["student", "--data", data, "--teacher-dir", teacher, "--arch", arch,
+                                "--tokenizer", tok],
+                    "distill": ["distill", "--data", data, "--teacher-dir", teacher, "--student-dir",
+                                run / "student", "--no-baseline"],
+                    "export": ["export", "--distill-dir", run / "distill", "--data", data, "--no-teacher"],
+                    "bench": ["bench", "--export-dir", run / "export", "--data", data, "--models",
+                              ",".join(FILES), "--threads", "1", "--xnnpack", "on", "--lengths", "64",
+                              "--min-runs", "30", "--time-cap", "0.3", "--no-probe"]}
+                for stage, args in stages.items():
+                    if (run / stage / "config.json").is_file():
+                        continue
+                    cmd = ["kdedge", *map(str, args), "--seed", str(seed), "--out", str(run / stage), "--overwrite"]
+                    print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
+                    subprocess.run(cmd, check=True)
+
+
+def format_report(runs: Path, archs: list[str], seeds: list[int] = (0,)) -> dict:
+    rows = []
+    for arch, seed in ((a, s) for a in archs for s in seeds):
         for fmt in ("f1", "f3"):
-            run = runs / "sst2" / f"{fmt}-{arch}"
+            run = run_dir(runs, fmt, arch, seed)
             bench = _bench(run)
             student = json.loads((run / "student" / "config.json").read_text())
             distill = json.loads((run / "distill" / "metrics.json").read_text())
             manifest = json.loads((run / "export" / "manifest.json").read_text())
             for name in FILES:
                 entry = next(m for m in manifest["models"] if m["name"] == name)
-                rows.append({"arch": arch, "format": student.get("tokenizer_format", "kdedge-word-tokenizer/1"),
-                             "file": name, "dev_accuracy": bench[name]["accuracy"],
+                rows.append({"arch": arch, "seed": seed,
+                             "format": student.get("tokenizer_format", "kdedge-word-tokenizer/1"), "file": name,
+                             "dev_accuracy": bench[name]["accuracy"],
                              "test_accuracy": (bench[name].get("test") or {}).get("accuracy"),
                              "bytes": entry["bytes"], "metadata": entry.get("metadata", False),
                              "vocab_size": student["vocab_size_actual"],
@@ -61,13 +101,28 @@ def format_report(runs: Path, archs: list[str]) -> dict:
     deltas = []
     for arch in archs:
         for name in FILES:
-            f1 = next(r for r in rows if r["arch"] == arch and r["file"] == name and r["format"].endswith("/1"))
-            f3 = next(r for r in rows if r["arch"] == arch and r["file"] == name and r["format"].endswith("/3"))
-            deltas.append({"arch": arch, "file": name, "dev_delta_pts": 100 * (f3["dev_accuracy"] - f1["dev_accuracy"]),
-                           "test_delta_pts": 100 * (f3["test_accuracy"] - f1["test_accuracy"])
-                           if f1["test_accuracy"] is not None and f3["test_accuracy"] is not None else None,
-                           "within_0.3_pts_dev": f3["dev_accuracy"] >= f1["dev_accuracy"] - 0.003})
-    return {"rows": rows, "deltas": deltas}
+            def pick(fmt):
+                return [next(r for r in rows if r["arch"] == arch and r["file"] == name and r["seed"] == seed
+                             and r["format"].endswith(fmt)) for seed in seeds]
+            f1, f3 = pick("/1"), pick("/3")
+            d = {}
+            for split in ("dev", "test"):
+                if any(r[f"{split}_accuracy"] is None for r in f1 + f3):
+                    d[split] = None
+                    continue
+                a1 = np.array([r[f"{split}_accuracy"] for r in f1])
+                a3 = np.array([r[f"{split}_accuracy"] for r in f3])
+                d[split] = {"f1_mean": float(a1.mean()), "f3_mean": float(a3.mean()),
+                            "f1_sd": float(a1.std(ddof=1)) if len(a1) > 1 else None,
+                            "f3_sd": float(a3.std(ddof=1)) if len(a3) > 1 else None,
+                            "delta_pts_by_seed": [float(x) for x in 100 * (a3 - a1)],
+                            "delta_pts": float(100 * (a3.mean() - a1.mean()))}
+            deltas.append({"arch": arch, "file": name, "seeds": list(seeds),
+                           "dev_delta_pts": d["dev"]["delta_pts"],
+                           "test_delta_pts": d["test"]["delta_pts"] if d["test"] else None,
+                           "dev": d["dev"], "test": d["test"],
+                           "within_0.3_pts_dev": d["dev"]["delta_pts"] >= -0.3 - 1e-9})
+    return {"rows": rows, "deltas": deltas, "seeds": list(seeds)}
 
 
 def _mediapipe(path: Path):
@@ -115,23 +170,43 @@ def agreement_report(runs: Path, archs: list[str]) -> dict:
 
 
 def render_format(rep: dict, command: str) -> str:
+    seeds = rep.get("seeds", [0])
     lines = ["# Tokenizer format 3 (MediaPipe) against format 1 on SST-2", "",
-             "Same data, teacher, transfer set (the teacher's logits from the store), seed and distill settings; "
-             "only the student's tokenizer differs. Accuracies are of each `.tflite`, run with LiteRT by "
-             "`kdedge bench`, over GLUE dev (872) and the treebank's binary test sentences (1,821).", "",
+             "Same data, teacher, transfer set (the teacher's logits from the store) and distill settings; only the "
+             "student's tokenizer differs, and each seed trains both formats (same example order and dropout). "
+             "Accuracies are of each `.tflite`, run with LiteRT by `kdedge bench`, over GLUE dev (872) and the "
+             "treebank's binary test sentences (1,821). Format 1 keeps punctuation as tokens (`!`, `?`, `...`) and "
+             "lower-cases; format 3 is MediaPipe's RegexTokenizer, whose delimiters (punctuation among them) are "
+             "never tokens.", "",
              f"Command: `{command}` (the runs: `README.md` beside this file).", "",
-             "| arch | file | tokenizer | vocab | metadata | size | dev acc | test acc |",
-             "|---|---|---|---:|:---:|---:|---:|---:|"]
+             "| arch | seed | file | tokenizer | vocab | metadata | size | dev acc | test acc |",
+             "|---|---:|---|---|---:|:---:|---:|---:|---:|"]
     for r in rep["rows"]:
         test = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "–"
-        lines.append(f"| {r['arch']} | {r['file']} | {r['format'].split('/')[-1]} | {r['vocab_size']} | "
-                     f"{'yes' if r['metadata'] else 'no'} | {r['bytes'] / 1e6:.2f} MB | {r['dev_accuracy']:.4f} | "
-                     f"{test} |")
-    lines += ["", "| arch | file | Δ dev (pts, 3 − 1) | Δ test (pts) | format 3 within 0.3 pts on dev |",
-              "|---|---|---:|---:|:---:|"]
+        lines.append(f"| {r['arch']} | {r.get('seed', 0)} | {r['file']} | {r['format'].split('/')[-1]} | "
+                     f"{r['vocab_size']} | {'yes' if r['metadata'] else 'no'} | {r['bytes'] / 1e6:.2f} MB | "
+                     f"{r['dev_accuracy']:.4f} | {test} |")
+
+    def cell(d, fmt):
+        if d is None:
+            return "–"
+        sd = d[f"{fmt}_sd"]
+        return f"{100 * d[f'{fmt}_mean']:.2f}" + (f" ± {100 * sd:.2f}" if sd is not None else "")
+
+    lines += ["", f"Means over seeds {', '.join(map(str, seeds))} (± the sample standard deviation across seeds); "
+              "Δ = format 3 − format 1 of the means, then seed by seed.", "",
+              "| arch | file | dev: format 1 | dev: format 3 | Δ dev (pts) | Δ dev by seed | test: format 1 | "
+              "test: format 3 | Δ test (pts) | format 3 within 0.3 pts on dev |",
+              "|---|---|---:|---:|---:|---|---:|---:|---:|:---:|"]
     for d in rep["deltas"]:
-        test = f"{d['test_delta_pts']:+.2f}" if d["test_delta_pts"] is not None else "–"
-        lines.append(f"| {d['arch']} | {d['file']} | {d['dev_delta_pts']:+.2f} | {test} | "
+        dev, test = d.get("dev"), d.get("test")
+        if dev is None:  # a report from before seeds: one delta per file
+            dev = {"f1_mean": float("nan"), "f3_mean": float("nan"), "f1_sd": None, "f3_sd": None,
+                   "delta_pts_by_seed": [d["dev_delta_pts"]]}
+        by_seed = " ".join(f"{x:+.2f}" for x in dev["delta_pts_by_seed"])
+        dtest = f"{d['test_delta_pts']:+.2f}" if d["test_delta_pts"] is not None else "–"
+        lines.append(f"| {d['arch']} | {d['file']} | {cell(dev, 'f1')} | {cell(dev, 'f3')} | "
+                     f"{d['dev_delta_pts']:+.2f} | {by_seed} | {cell(test, 'f1')} | {cell(test, 'f3')} | {dtest} | "
                      f"{'yes' if d['within_0.3_pts_dev'] else 'NO'} |")
     return "\n".join(lines) + "\n"
 
@@ -155,11 +230,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", required=True, type=Path, help="Folder holding sst2/{data,teacher,f1-*,f3-*}.")
     ap.add_argument("--archs", default="cnn,transformer", help="Comma-separated student architectures.")
+    ap.add_argument("--seeds", default="0", help="Comma-separated seeds; each trains both formats (seed 0: "
+                    "f{1,3}-<arch>, seed N: f{1,3}-<arch>-sN).")
+    ap.add_argument("--make", action="store_true", help="First run the stages the run folders lack (student, "
+                    "distill --no-baseline, export --no-teacher, bench of the two files).")
     ap.add_argument("--out", type=Path, default=RESULTS / "mediapipe", help="Where the reports go.")
     args = ap.parse_args()
     archs = [a for a in args.archs.split(",") if a]
+    seeds = [int(x) for x in args.seeds.split(",") if x]
     command = "python " + " ".join(["benchmarks/mediapipe_contract.py"] + sys.argv[1:])
-    fmt = format_report(args.runs, archs)
+    if args.make:
+        make_runs(args.runs, archs, seeds)
+    fmt = format_report(args.runs, archs, seeds)
     write_json(args.out / "format.json", {**fmt, "command": command})
     write_text(args.out / "format.md", render_format(fmt, command))
     agree = agreement_report(args.runs, archs)
