@@ -37,6 +37,7 @@ from kdedge.stages.compress import CompressConfig
 from kdedge.stages.data import DataConfig
 from kdedge.stages.distill import DistillConfig
 from kdedge.stages.explain import ExplainConfig
+from kdedge.stages.label import LabelConfig
 from kdedge.stages.export import ExportConfig
 from kdedge.stages.student import StudentConfig
 from kdedge.stages.teacher import TeacherConfig
@@ -132,6 +133,38 @@ def distill(data_dir, out, overwrite, resume, seed, **kw):
             f"(teacher {m['teacher_valid_accuracy']:.4f})" if "valid_accuracy" in m else "")
     click.echo(f"student eval accuracy {m['eval_accuracy']:.4f} (teacher {m['teacher_eval_accuracy']:.4f}{base})"
                f"{kept} -> {out}")
+
+
+@cli.command()
+@data_option
+@teacher_dir_option
+@options(LabelConfig)
+@click.option("--beam-option", "beam_option", multiple=True, metavar="FLAG",
+              help="A raw Beam pipeline flag for the runner, e.g. --beam-option=--flink_master=host:8081 or "
+                   "--beam-option=--project=P (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def label(data_dir, beam_option, as_json, **kw):
+    """Label a data folder's texts with the teacher into the logit store (Apache Beam or in process).
+
+    The distill stage that follows reads every row from the store. Example, two local Beam workers:
+
+    kdedge label --data runs/sst2/data --teacher-dir runs/sst2/teacher --workers 2
+    """
+    import json
+
+    quiet_tensorflow()
+    from kdedge.stages.label import run_label
+    cfg = build(LabelConfig, kw, beam_option=tuple(beam_option))
+    cfg.validate()
+    input_dir(data_dir, "--data")
+    teacher_dir = folder(kw, "teacher_dir", "--teacher-dir")
+    s = run_label(data_dir, teacher_dir, cfg)
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+        return
+    rate = f", {s['texts_per_second']:,.0f} texts/s" if s["texts_per_second"] else ""
+    click.echo(f"teacher labeled {s['unique_missing']:,} of {s['texts']:,} texts ({s['shards']} shards) in "
+               f"{s['seconds']:.1f} s{rate} [{s['runner']}, {s['workers']} worker(s)] -> {s['store']}")
 
 
 @cli.command()

@@ -67,8 +67,13 @@ class LogitStore:
     """The rows of one namespace: ``lookup`` what is there, ``label`` what is not."""
 
     def __init__(self, cache_dir: str | Path, name: str):
-        self.folder = Path(cache_dir) / "teacher_logits" / name
+        self.cache_dir, self.name = Path(cache_dir), name
+        self.folder = self.cache_dir / "teacher_logits" / name
         self._rows: dict[bytes, np.ndarray] | None = None
+
+    def rows(self) -> dict[bytes, np.ndarray]:
+        """Every row on disk now (shards written since the last look are read), by text key bytes."""
+        return self._load()
 
     def _load(self) -> dict[bytes, np.ndarray]:
         if self._rows is None:
@@ -110,15 +115,37 @@ class LogitStore:
                 out.append(i)
         return out
 
-    def add(self, texts: list[str], logits: np.ndarray) -> None:
-        """Write one shard for ``texts`` (atomically) and keep its rows."""
-        keys = text_keys(texts)
+    def write(self, keys: np.ndarray, logits: np.ndarray) -> str:
+        """Write one shard of rows (atomically, named by the hash of its keys) without reading the store;
+        returns its file name."""
         logits = np.asarray(logits, dtype=np.float32)
         digest = hashlib.sha256(keys.tobytes()).hexdigest()[:24]
         name = f"shard-{digest}.npz"
+        self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.folder / name, suffix=".npz") as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, keys=keys, logits=logits)
+        return name
+
+    def add_new(self, texts: list[str], logits: np.ndarray) -> int:
+        """Write the rows of ``texts`` the store does not hold yet as one shard, under the namespace lock
+        (a labeler elsewhere may have written some of them meanwhile); returns how many rows were written."""
+        keys = text_keys(texts)
+        with self._locked():
+            rows = self._load()
+            keep = [i for i, k in enumerate(keys) if k.tobytes() not in rows]
+            if keep:
+                self.add_rows(keys[keep], np.asarray(logits)[keep])
+        return len(keep)
+
+    def add(self, texts: list[str], logits: np.ndarray) -> None:
+        """Write one shard for ``texts`` (atomically) and keep its rows."""
+        self.add_rows(text_keys(texts), logits)
+
+    def add_rows(self, keys: np.ndarray, logits: np.ndarray) -> None:
+        """Write one shard of rows (keys from :func:`text_keys`) and keep them."""
+        logits = np.asarray(logits, dtype=np.float32)
+        name = self.write(keys, logits)
         if self._rows is None:
             self._load()  # everything on disk, this shard included
             return

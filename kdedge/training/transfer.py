@@ -35,8 +35,9 @@ class CachedTeacher:
         self.strategy = strategy
         self._loaded = None
 
-    def logits(self, texts: list[str], desc: str) -> tuple[np.ndarray, int]:
-        """``(logits, number of texts the teacher had to label)`` for ``texts``."""
+    def logits(self, texts: list[str], desc: str, shard_size: int | None = None) -> tuple[np.ndarray, int]:
+        """``(logits, number of texts the teacher had to label)`` for ``texts``, ``shard_size`` texts per
+        store shard (default :data:`~kdedge.training.logit_store.SHARD_SIZE`)."""
         from kdedge.models.teacher import load_teacher
         from kdedge.training.labeling import predict_logits
 
@@ -62,7 +63,8 @@ class CachedTeacher:
                 print(f"{desc}: {done}/{total} labeled", file=sys.stderr)
 
         try:
-            return self.store.label(texts, compute, on_shard=on_shard, on_start=on_start)
+            return self.store.label(texts, compute, on_shard=on_shard, on_start=on_start,
+                                    **({"shard_size": shard_size} if shard_size else {}))
         finally:
             for bar in bars:
                 bar.close()
