@@ -249,7 +249,20 @@ class TextClassifier:
         Texts go through the model in batches of :attr:`batch_size` when the file accepts a batch
         dimension (cnn, wordavg, transformer); one at a time when it does not (the bilstm's fused LSTM).
         """
-        return self.probabilities_of_ids(self.tokenizer.encode(list(texts)))
+        texts = texts if isinstance(texts, list) else list(texts)
+        if len(texts) == 1 and self._batches in (1, False):
+            return self._one(texts[0])
+        return self.probabilities_of_ids(self.tokenizer.encode(texts))
+
+    def _one(self, text: str) -> np.ndarray:
+        """``[1, K]`` probabilities of one text once the interpreter holds one row: the per-request path of
+        a server or an app, without the batch bookkeeping (same numbers as :meth:`probabilities_of_ids`)."""
+        row = self.tokenizer.encode([text])
+        interp = self.model.interpreter
+        interp.set_tensor(self._input, row)
+        interp.invoke()
+        out = self.model.output_value()  # a copy (get_tensor copies)
+        return (softmax(out) if self.info.output == "logits" else out).astype(np.float32, copy=False)
 
     def probabilities_of_ids(self, ids: np.ndarray) -> np.ndarray:
         """``[n, K]`` probabilities of token ids ``[n, max_len]`` (what :attr:`tokenizer` makes of texts, or

@@ -92,6 +92,7 @@ FORMAT = "kdedge-word-tokenizer/1"
 FORMAT_HASHED = "kdedge-word-tokenizer/2"
 FORMAT_REGEX = "kdedge-word-tokenizer/3"
 DELIM = r"[^\pL\pM\pN_']+"  # RE2 and Python regex alike: runs of anything but letters, marks, digits, _ and '
+WORD = r"[\pL\pM\pN_']+"  # what DELIM leaves: the tokens themselves (findall is faster than split + filter)
 REGEX_PAD, REGEX_UNK = "<PAD>", "<UNKNOWN>"  # the names MediaPipe's RegexTokenizer requires
 CASES = ("lower", "capitalized", "upper")
 OOV_HASH = "fnv1a32"
@@ -270,6 +271,7 @@ class RegexTokenizer:
         self.max_len = max_len
         self.delim = delim
         self._re = regex.compile(delim)
+        self._word = regex.compile(WORD) if delim == DELIM else None  # other delimiters: split and filter
         self.index = {}
         for i, word in enumerate(self.vocab):
             for form in (self.variants(word) if i >= 2 else (word,)):
@@ -295,6 +297,7 @@ class RegexTokenizer:
             raise ValueError(f"no {' or '.join(missing)} entry")
         tok = cls.__new__(cls)
         tok.max_len, tok.delim, tok._re, tok.index = max_len, delim, regex.compile(delim), index
+        tok._word = regex.compile(WORD) if delim == DELIM else None
         tok.pad_id, tok.unk_id = index[REGEX_PAD], index[REGEX_UNK]
         first: dict[int, str] = {}
         for token, i in index.items():
@@ -327,7 +330,13 @@ class RegexTokenizer:
     def tokens(self, text: str, limit: int | None = None) -> list[str]:
         """The tokens MediaPipe sees: the non-empty pieces between delimiter matches; with ``limit``, only
         the first ``limit`` (the scan stops there: a 1 MB text costs what its first words do)."""
-        pieces = (t for t in self._re.splititer(cut_at_nul(text)) if t)
+        text = cut_at_nul(text)
+        if self._word is not None:  # the default delimiter: the tokens are the runs of what it leaves
+            if limit is None or len(text) <= 32 * limit:  # short text: one C call
+                found = self._word.findall(text)
+                return found if limit is None else found[:limit]
+            return [m.group() for m in itertools.islice(self._word.finditer(text), limit)]
+        pieces = (t for t in self._re.splititer(text) if t)
         return list(pieces if limit is None else itertools.islice(pieces, limit))
 
     def token_id(self, token: str) -> int:
@@ -351,7 +360,8 @@ class RegexTokenizer:
                     if len(ids) >= self.max_len:
                         break
             else:
-                ids = [self.token_id(t) for t in self.tokens(text, self.max_len)]
+                get, unk = self.index.get, self.unk_id
+                ids = [get(t, unk) for t in self.tokens(text, self.max_len)]
             ids = ids[:self.max_len]
             out[row, :len(ids)] = ids
         return out
