@@ -56,11 +56,20 @@ def run_dir(runs: Path, fmt: str, arch: str, seed: int) -> Path:
     return runs / "sst2" / (f"{fmt}-{arch}" if seed == 0 else f"{fmt}-{arch}-s{seed}")
 
 
-def make_runs(runs: Path, archs: list[str], seeds: list[int]) -> None:
+def parse_seeds(value: str, archs: list[str]) -> dict[str, list[int]]:
+    """``--seeds``: ``0,1,2`` for every arch, or per arch, ``cnn=0,1,2;transformer=0``."""
+    if "=" not in value:
+        return {a: [int(x) for x in value.split(",") if x] for a in archs}
+    per = {k.strip(): [int(x) for x in v.split(",") if x] for k, _, v in
+           (item.partition("=") for item in value.split(";") if item.strip())}
+    return {a: per.get(a, [0]) for a in archs}
+
+
+def make_runs(runs: Path, archs: list[str], seeds: dict[str, list[int]]) -> None:
     """Run the stages a (format, arch, seed) run folder still lacks (a stage whose config.json exists is done)."""
     data, teacher = runs / "sst2" / "data", runs / "sst2" / "teacher"
     for arch in archs:
-        for seed in seeds:
+        for seed in seeds[arch]:
             for fmt, tok in TOKENIZERS.items():
                 run = run_dir(runs, fmt, arch, seed)
                 stages = {
@@ -80,9 +89,10 @@ def make_runs(runs: Path, archs: list[str], seeds: list[int]) -> None:
                     subprocess.run(cmd, check=True)
 
 
-def format_report(runs: Path, archs: list[str], seeds: list[int] = (0,)) -> dict:
+def format_report(runs: Path, archs: list[str], seeds: dict[str, list[int]] | None = None) -> dict:
+    seeds = seeds or {a: [0] for a in archs}
     rows = []
-    for arch, seed in ((a, s) for a in archs for s in seeds):
+    for arch, seed in ((a, s) for a in archs for s in seeds[a]):
         for fmt in ("f1", "f3"):
             run = run_dir(runs, fmt, arch, seed)
             bench = _bench(run)
@@ -103,7 +113,7 @@ def format_report(runs: Path, archs: list[str], seeds: list[int] = (0,)) -> dict
         for name in FILES:
             def pick(fmt):
                 return [next(r for r in rows if r["arch"] == arch and r["file"] == name and r["seed"] == seed
-                             and r["format"].endswith(fmt)) for seed in seeds]
+                             and r["format"].endswith(fmt)) for seed in seeds[arch]]
             f1, f3 = pick("/1"), pick("/3")
             d = {}
             for split in ("dev", "test"):
@@ -117,12 +127,12 @@ def format_report(runs: Path, archs: list[str], seeds: list[int] = (0,)) -> dict
                             "f3_sd": float(a3.std(ddof=1)) if len(a3) > 1 else None,
                             "delta_pts_by_seed": [float(x) for x in 100 * (a3 - a1)],
                             "delta_pts": float(100 * (a3.mean() - a1.mean()))}
-            deltas.append({"arch": arch, "file": name, "seeds": list(seeds),
+            deltas.append({"arch": arch, "file": name, "seeds": list(seeds[arch]),
                            "dev_delta_pts": d["dev"]["delta_pts"],
                            "test_delta_pts": d["test"]["delta_pts"] if d["test"] else None,
                            "dev": d["dev"], "test": d["test"],
                            "within_0.3_pts_dev": d["dev"]["delta_pts"] >= -0.3 - 1e-9})
-    return {"rows": rows, "deltas": deltas, "seeds": list(seeds)}
+    return {"rows": rows, "deltas": deltas, "seeds": {a: list(v) for a, v in seeds.items()}}
 
 
 def _mediapipe(path: Path):
@@ -170,7 +180,6 @@ def agreement_report(runs: Path, archs: list[str]) -> dict:
 
 
 def render_format(rep: dict, command: str) -> str:
-    seeds = rep.get("seeds", [0])
     lines = ["# Tokenizer format 3 (MediaPipe) against format 1 on SST-2", "",
              "Same data, teacher, transfer set (the teacher's logits from the store) and distill settings; only the "
              "student's tokenizer differs, and each seed trains both formats (same example order and dropout). "
@@ -193,11 +202,11 @@ def render_format(rep: dict, command: str) -> str:
         sd = d[f"{fmt}_sd"]
         return f"{100 * d[f'{fmt}_mean']:.2f}" + (f" ± {100 * sd:.2f}" if sd is not None else "")
 
-    lines += ["", f"Means over seeds {', '.join(map(str, seeds))} (± the sample standard deviation across seeds); "
+    lines += ["", "Means over the seeds of each arch (± the sample standard deviation across seeds); "
               "Δ = format 3 − format 1 of the means, then seed by seed.", "",
-              "| arch | file | dev: format 1 | dev: format 3 | Δ dev (pts) | Δ dev by seed | test: format 1 | "
+              "| arch | seeds | file | dev: format 1 | dev: format 3 | Δ dev (pts) | Δ dev by seed | test: format 1 | "
               "test: format 3 | Δ test (pts) | format 3 within 0.3 pts on dev |",
-              "|---|---|---:|---:|---:|---|---:|---:|---:|:---:|"]
+              "|---|---|---|---:|---:|---:|---|---:|---:|---:|:---:|"]
     for d in rep["deltas"]:
         dev, test = d.get("dev"), d.get("test")
         if dev is None:  # a report from before seeds: one delta per file
@@ -205,7 +214,8 @@ def render_format(rep: dict, command: str) -> str:
                    "delta_pts_by_seed": [d["dev_delta_pts"]]}
         by_seed = " ".join(f"{x:+.2f}" for x in dev["delta_pts_by_seed"])
         dtest = f"{d['test_delta_pts']:+.2f}" if d["test_delta_pts"] is not None else "–"
-        lines.append(f"| {d['arch']} | {d['file']} | {cell(dev, 'f1')} | {cell(dev, 'f3')} | "
+        seeds = ", ".join(map(str, d.get("seeds", [0])))
+        lines.append(f"| {d['arch']} | {seeds} | {d['file']} | {cell(dev, 'f1')} | {cell(dev, 'f3')} | "
                      f"{d['dev_delta_pts']:+.2f} | {by_seed} | {cell(test, 'f1')} | {cell(test, 'f3')} | {dtest} | "
                      f"{'yes' if d['within_0.3_pts_dev'] else 'NO'} |")
     return "\n".join(lines) + "\n"
@@ -230,14 +240,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", required=True, type=Path, help="Folder holding sst2/{data,teacher,f1-*,f3-*}.")
     ap.add_argument("--archs", default="cnn,transformer", help="Comma-separated student architectures.")
-    ap.add_argument("--seeds", default="0", help="Comma-separated seeds; each trains both formats (seed 0: "
-                    "f{1,3}-<arch>, seed N: f{1,3}-<arch>-sN).")
+    ap.add_argument("--seeds", default="0", help="Comma-separated seeds, or per arch 'cnn=0,1,2;transformer=0'; "
+                    "each trains both formats (seed 0: f{1,3}-<arch>, seed N: f{1,3}-<arch>-sN).")
     ap.add_argument("--make", action="store_true", help="First run the stages the run folders lack (student, "
                     "distill --no-baseline, export --no-teacher, bench of the two files).")
     ap.add_argument("--out", type=Path, default=RESULTS / "mediapipe", help="Where the reports go.")
     args = ap.parse_args()
     archs = [a for a in args.archs.split(",") if a]
-    seeds = [int(x) for x in args.seeds.split(",") if x]
+    seeds = parse_seeds(args.seeds, archs)
     command = "python " + " ".join(["benchmarks/mediapipe_contract.py"] + sys.argv[1:])
     if args.make:
         make_runs(args.runs, archs, seeds)

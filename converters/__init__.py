@@ -1,7 +1,8 @@
 """Model -> TFLite conversion and compression: a library that imports nothing of kdedge.
 
     keras_to_tflite.py  keras_to_tflite: a tf-keras student in float32, dynamic-range, float16 or int8
-    hf_to_tflite.py     hf_bert_to_tflite: a transformers TF BERT classifier at a fixed length
+    hf_to_tflite.py     hf_bert_to_tflite: a transformers TF BERT classifier at a fixed length, in float32,
+                        dynamic-range or full-integer int8
     sensitivity.py      per-layer int8 error; int8 with the worst layers left float
     qat.py              quantization-aware training of the students (tfmot QuantizeConfigs)
     sparsity.py         magnitude / 2:4 pruning and weight clustering while training
@@ -17,7 +18,7 @@ TensorFlow is imported (``import kdedge`` does); the QAT and sparsity modules
 refuse to load on Keras 3. Importing this package imports no TensorFlow.
 """
 
-from converters.hf_to_tflite import hf_bert_to_tflite
+from converters.hf_to_tflite import TEACHER_MODES, hf_bert_to_tflite
 from converters.keras_to_tflite import QUANT_MODES, keras_to_tflite
 
-__all__ = ["QUANT_MODES", "hf_bert_to_tflite", "keras_to_tflite"]
+__all__ = ["QUANT_MODES", "TEACHER_MODES", "hf_bert_to_tflite", "keras_to_tflite"]

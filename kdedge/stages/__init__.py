@@ -3,6 +3,7 @@
     data.py      DataConfig, run_data          a dataset's splits as JSONL
     teacher.py   TeacherConfig, run_teacher    fine-tune the BERT teacher
     student.py   StudentConfig, run_student    the student's tokenizer and initialized model
+    label.py     LabelConfig, run_label        (optional) the teacher's logits into the store, on Apache Beam
     distill.py   DistillConfig, run_distill    train the student on the teacher's logits (+ labels-only twin)
     compress.py  CompressConfig, run_compress  smaller variants: vocabulary, factorization, pruning, QAT
     export.py    ExportConfig, run_export      every model to .tflite, checked, behind the retention gate

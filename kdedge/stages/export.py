@@ -56,6 +56,11 @@ class ExportConfig:
     calibration_examples: int = setting(300, "int8 calibration sequences from the train split.")
     # Also export the teacher: the benchmark's reference row (the CLI's --no-teacher turns it off).
     teacher: bool = setting(True, "Export the teacher too.", cli=False)
+    # float32 is the reference every student is compared with; the others show what quantizing the
+    # teacher itself would give (what a user might ship instead of distilling).
+    teacher_modes: tuple[str, ...] = setting(("float32",), "Comma-separated teacher files: float32 (always, the "
+                                             "reference row), dynamic (int8 weights), int8 (full integer, "
+                                             "calibrated on --calibration-examples train texts).")
     check_examples: int = setting(512, "Eval examples compared between each .tflite and Keras.")
     # None: no gate. E.g. 0.99 refuses a variant that loses a point out of a hundred.
     min_retention: float | None = setting(
@@ -75,12 +80,18 @@ class ExportConfig:
 
     def __post_init__(self):
         self.modes = tuple(comma_list(self.modes))
+        self.teacher_modes = tuple(comma_list(self.teacher_modes))
 
     def validate(self) -> None:
         bad = [m for m in self.modes if m not in QUANT_MODES]
         if bad or not self.modes:
             raise ConfigError(f"--modes must be a non-empty subset of {','.join(QUANT_MODES)}, "
                               f"got {','.join(self.modes)}")
+        from converters import TEACHER_MODES
+        bad = [m for m in self.teacher_modes if m not in TEACHER_MODES]
+        if bad or "float32" not in self.teacher_modes:
+            raise ConfigError(f"--teacher-modes must be a subset of {','.join(TEACHER_MODES)} holding float32, "
+                              f"got {','.join(self.teacher_modes)}")
         if self.calibration_examples < 1:
             raise ConfigError(f"--calibration-examples must be >= 1, got {self.calibration_examples}")
         if self.check_examples < 1:
@@ -167,7 +178,7 @@ def _export_into(out: Path, final: Path, distill_dir: Path, teacher_dir, data_di
     if (distill_dir / layout.BASELINE).exists():
         manifest["models"].append(export_baseline(distill_dir / layout.BASELINE, out, student, cfg))
     if cfg.teacher:
-        manifest["models"].append(export_teacher(teacher_dir, out))
+        manifest["models"] += export_teacher(teacher_dir, out, cfg.teacher_modes, train.texts, cfg)
     if compress_dir is not None:
         manifest["models"] += export_variants(compress_dir, out, train.texts, cfg, student.card)
     manifest["gate"] = retention_gate(out, manifest, evals, student.model, student.tokenizer, cfg.min_retention)
@@ -356,27 +367,49 @@ def _file_fields(content: bytes, card, output: str) -> dict:
     return {"output": output, "metadata": card is not None, "min_runtime_version": min_runtime_version(content)}
 
 
-def export_teacher(teacher_dir: Path, out: Path) -> dict:
-    """The teacher in float32 at its own max length, and its WordPiece files."""
-    from converters import hf_bert_to_tflite
-    from kdedge.models.teacher import load_teacher
+def export_teacher(teacher_dir: Path, out: Path, modes=("float32",), train_texts=(),
+                   cfg: ExportConfig | None = None) -> list[dict]:
+    """The teacher at its own max length, float32 first (the reference row) and each other mode of
+    ``modes`` (``dynamic``, ``int8``: calibrated on ``cfg.calibration_examples`` train texts), and its
+    WordPiece files."""
+    from converters import TEACHER_MODES, hf_bert_to_tflite
+    from kdedge.models.teacher import load_teacher, tokenize
 
     teacher_cfg = read_json(teacher_dir / layout.CONFIG)
     max_len = teacher_cfg["max_len"]
+    truncation = teacher_cfg.get("truncation", "head")
     teacher, teacher_tok = load_teacher(teacher_dir / layout.TEACHER_MODEL)
-    t0 = time.perf_counter()
-    content = hf_bert_to_tflite(teacher, max_len)
-    seconds = time.perf_counter() - t0
-    write_bytes(out / layout.TEACHER_TFLITE, content)
+    representative = None
+    if "int8" in modes:
+        rng = np.random.default_rng(cfg.seed if cfg else 0)
+        n = cfg.calibration_examples if cfg else 300
+        texts = [train_texts[i] for i in rng.permutation(len(train_texts))[:n]]
+        ids = np.zeros((len(texts), max_len), dtype=np.int32)  # the file's input: [1, max_len], right-padded
+        for i, row in enumerate(tokenize(teacher_tok, texts, max_len, truncation)):
+            ids[i, :len(row)] = row
+        mask = (ids != 0).astype(np.int32)
+
+        def representative():
+            for i in range(len(ids)):
+                yield [ids[i:i + 1], mask[i:i + 1]]
+
+    entries = []
+    for mode in [m for m in TEACHER_MODES if m in modes or m == "float32"]:  # float32 first: the reference
+        file = layout.TEACHER_TFLITE if mode == "float32" else f"teacher_{mode}.tflite"
+        t0 = time.perf_counter()
+        content = hf_bert_to_tflite(teacher, max_len, mode, representative)
+        seconds = time.perf_counter() - t0
+        write_bytes(out / file, content)
+        entries.append({"name": f"teacher_{mode}", "file": file, "kind": "teacher", "quantization": mode,
+                        "inputs": ["input_ids", "attention_mask"], "max_len": max_len, "truncation": truncation,
+                        "tokenizer": layout.TEACHER_TOKENIZER, "bytes": len(content),
+                        "sha256": sha256_file(out / file), "convert_seconds": round(seconds, 2),
+                        "min_runtime_version": min_runtime_version(content)})
     tok_dir = out / layout.TEACHER_TOKENIZER
     if tok_dir.exists():
         shutil.rmtree(tok_dir)
     teacher_tok.save_pretrained(str(tok_dir))
-    return {"name": "teacher_float32", "file": layout.TEACHER_TFLITE, "kind": "teacher",
-            "quantization": "float32", "inputs": ["input_ids", "attention_mask"], "max_len": max_len,
-            "truncation": teacher_cfg.get("truncation", "head"),
-            "tokenizer": layout.TEACHER_TOKENIZER, "bytes": len(content),
-            "sha256": sha256_file(out / layout.TEACHER_TFLITE), "convert_seconds": round(seconds, 2)}
+    return entries
 
 
 def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: ExportConfig,

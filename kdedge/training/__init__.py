@@ -5,6 +5,7 @@
     distribute.py   tf.distribute strategies for the teacher's fine-tuning and labeling
     logit_store.py  the content-addressed on-disk store of teacher logits
     labeling.py     the teacher's batched forward passes: logits, hidden states
+    beam_labeling.py  the same labeling as an Apache Beam pipeline (RunInference), into the store
     fine_tune.py    fine-tuning the teacher (checkpointed, resumable)
     embedding_init.py  the student's initial embeddings, distilled from the teacher
     transfer.py     the transfer set and its teacher logits, through the store
