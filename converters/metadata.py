@@ -137,6 +137,10 @@ def with_metadata(model: bytes, metadata: bytes, files: dict[str, bytes]) -> byt
     if len(model) < 8 or model[4:8] != b"TFL3":
         raise ConverterError("not a TFLite model (no TFL3 identifier)")
     m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    for buf in m.buffers or []:  # buffers kept after the flatbuffer (offset/size; ai-edge-quantizer writes
+        if buf.offset and buf.offset > 1:  # them) come back inline: the repacked flatbuffer moves
+            buf.data = bytearray(model[buf.offset:buf.offset + buf.size])
+            buf.offset, buf.size = 0, 0
     m.metadata = [e for e in (m.metadata or []) if _name(e.name) != METADATA_NAME]
     buffer = schema.BufferT()
     buffer.data = bytearray(metadata)
