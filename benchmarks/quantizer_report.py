@@ -11,7 +11,9 @@ The quantizer writes the flatbuffer anew and drops the associated files kdedge z
 vocabulary and the labels), so each output gets the original's metadata and files back
 (:func:`converters.metadata.with_metadata`). It also tries int4 on the embedding table's op
 (GATHER: the TF converter never emits EMBEDDING_LOOKUP, the op the quantizer supports) and records
-its answer. Writes ``benchmarks/results/<dataset>/quantizer.{json,md}``.
+its answer; then rewrites the GATHER as EMBEDDING_LOOKUP (:mod:`converters.embedding_lookup`) and
+quantizes the table (int8, int4) alone and with the conv and dense weights (int4). Writes
+``benchmarks/results/<dataset>/quantizer.{json,md}``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 
 from common import RESULTS, write_named_report
 
+from converters.embedding_lookup import gather_to_embedding_lookup
 from converters.metadata import with_metadata
 from kdedge.classifier import model_metadata_buffer
 from kdedge.io import read_json, write_bytes
@@ -103,26 +106,44 @@ def main() -> int:
         return res
 
     base = score(src)
-    rows = [{"recipe": "(none: the exported float32 file)", "bytes": len(original),
-             "weights": weight_types(original), **{k: v for k, v in base.items() if not k.startswith("_")},
-             "mediapipe": mediapipe_check(src, base, splits["eval"][0])}]
-    for name in RECIPES:
-        q = quantizer.Quantizer(str(src))
-        q.load_quantization_recipe(getattr(recipe, name)())
+
+    def row(recipe_name: str, path: Path) -> dict:
+        """The measured row of one quantized (and re-stamped) file."""
+        scored = score(path)
+        return {"recipe": recipe_name, "bytes": path.stat().st_size, "weights": weight_types(path.read_bytes()),
+                **{k: v for k, v in scored.items() if not k.startswith("_")},
+                "max_prob_diff_vs_float32": float(np.abs(scored["_eval_probs"] - base["_eval_probs"]).max()),
+                "label_agreement_vs_float32": float((scored["_eval_probs"].argmax(1)
+                                                     == base["_eval_probs"].argmax(1)).mean()),
+                "mediapipe": mediapipe_check(path, scored, splits["eval"][0])}
+
+    def quantized(recipe_name: str, source: Path, qrecipe, file: str) -> dict:
+        q = quantizer.Quantizer(str(source))
+        q.load_quantization_recipe(qrecipe)
         try:
             content = restamp(original, q.quantize().quantized_model)
         except Exception as e:  # the quantizer's own refusal, recorded as it said it
-            rows.append({"recipe": name, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"})
-            continue
-        path = work / f"student_{name}.tflite"
-        write_bytes(path, content)
-        s = score(path)
-        rows.append({"recipe": name, "bytes": len(content), "weights": weight_types(content),
-                     **{k: v for k, v in s.items() if not k.startswith("_")},
-                     "max_prob_diff_vs_float32": float(np.abs(s["_eval_probs"] - base["_eval_probs"]).max()),
-                     "label_agreement_vs_float32": float((s["_eval_probs"].argmax(1)
-                                                          == base["_eval_probs"].argmax(1)).mean()),
-                     "mediapipe": mediapipe_check(path, s, splits["eval"][0])})
+            return {"recipe": recipe_name, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"}
+        write_bytes(work / file, content)
+        return row(recipe_name, work / file)
+
+    rows = [{**row("(none: the exported float32 file)", src), "label_agreement_vs_float32": None}]
+    rows += [quantized(name, src, getattr(recipe, name)(), f"student_{name}.tflite") for name in RECIPES]
+    # The embedding table through EMBEDDING_LOOKUP (converters.embedding_lookup), then int8 / int4 on it
+    # alone and with the conv and dense weights.
+    lookup, count = gather_to_embedding_lookup(original)
+    lookup_path = work / "student_float32_lookup.tflite"
+    write_bytes(lookup_path, restamp(original, lookup))
+    rows.append(row(f"EMBEDDING_LOOKUP rewrite ({count} GATHER), float32", lookup_path))
+    for label, bits, ops in (("table int8", 8, ("EMBEDDING_LOOKUP",)), ("table int4", 4, ("EMBEDDING_LOOKUP",)),
+                             ("table, conv, dense int4", 4, ("EMBEDDING_LOOKUP", "CONV_2D", "FULLY_CONNECTED"))):
+        rp = recipe_manager.RecipeManager()
+        for op in ops:
+            rp.add_dynamic_config(regex=".*", operation_name=getattr(TFLOperationName, op), num_bits=bits,
+                                  algorithm_key=AlgorithmName.MIN_MAX_UNIFORM_QUANT)
+        rows.append(quantized(f"EMBEDDING_LOOKUP rewrite + dynamic {label}", lookup_path,
+                              rp.get_quantization_recipe(),
+                              f"student_lookup_{label.replace(', ', '_').replace(' ', '_')}.tflite"))
     gather = {}
     for op in ("GATHER", "EMBEDDING_LOOKUP"):
         rp = recipe_manager.RecipeManager()
