@@ -4,6 +4,7 @@
     hf_to_tflite.py     hf_bert_to_tflite: a transformers TF BERT classifier at a fixed length, in float32,
                         dynamic-range or full-integer int8
     embedding_lookup.py the embedding GATHER rewritten as EMBEDDING_LOOKUP (the op int4 tables ride in)
+    int4.py             int4_tflite: int4 table, conv and dense weights (ai-edge-quantizer, optional)
     sensitivity.py      per-layer int8 error; int8 with the worst layers left float
     qat.py              quantization-aware training of the students (tfmot QuantizeConfigs)
     sparsity.py         magnitude / 2:4 pruning and weight clustering while training

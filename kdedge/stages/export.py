@@ -41,6 +41,7 @@ from kdedge.progress import progress
 
 
 OUTPUTS = ("probabilities", "logits")
+STUDENT_MODES = (*QUANT_MODES, "int4")  # int4: converters.int4 (opt-in: not in the default --modes)
 METADATA_MODES = ("auto", "on", "off")
 # MediaPipe (and the Task Library) refuse the fused LSTM's state tensors, which the graph computes from the
 # input: "Output tensor ... to op ... (CAST) is a variable".
@@ -52,7 +53,8 @@ NO_METADATA_BILSTM = ("the bilstm's LSTM state tensors are computed from the inp
 class ExportConfig:
     """Settings of the export stage; each field is a ``kdedge export`` flag."""
 
-    modes: tuple[str, ...] = setting(QUANT_MODES, "Comma-separated quantization modes: float32,dynamic,float16,int8.")
+    modes: tuple[str, ...] = setting(QUANT_MODES, "Comma-separated quantization modes: float32,dynamic,float16,int8, "
+                                     "and int4 (int4 table, conv and dense weights; needs kdedge[int4]).")
     calibration_examples: int = setting(300, "int8 calibration sequences from the train split.")
     # Also export the teacher: the benchmark's reference row (the CLI's --no-teacher turns it off).
     teacher: bool = setting(True, "Export the teacher too.", cli=False)
@@ -83,10 +85,15 @@ class ExportConfig:
         self.teacher_modes = tuple(comma_list(self.teacher_modes))
 
     def validate(self) -> None:
-        bad = [m for m in self.modes if m not in QUANT_MODES]
+        bad = [m for m in self.modes if m not in STUDENT_MODES]
         if bad or not self.modes:
-            raise ConfigError(f"--modes must be a non-empty subset of {','.join(QUANT_MODES)}, "
+            raise ConfigError(f"--modes must be a non-empty subset of {','.join(STUDENT_MODES)}, "
                               f"got {','.join(self.modes)}")
+        if "int4" in self.modes:
+            try:
+                import ai_edge_quantizer  # noqa: F401
+            except ImportError:
+                raise ConfigError("--modes int4 needs ai-edge-quantizer: pip install \"kdedge[int4]\"") from None
         from converters import TEACHER_MODES
         bad = [m for m in self.teacher_modes if m not in TEACHER_MODES]
         if bad or "float32" not in self.teacher_modes:
@@ -323,7 +330,11 @@ def export_student(student: _Student, out: Path, cfg: ExportConfig) -> list[dict
     entries = []
     for mode in progress(cfg.modes, desc="export student", unit="model"):
         t0 = time.perf_counter()
-        content = keras_to_tflite(student.model, mode, student.representative if mode == "int8" else None)
+        if mode == "int4":
+            from converters.int4 import int4_tflite
+            content = int4_tflite(keras_to_tflite(student.model, "float32"))
+        else:
+            content = keras_to_tflite(student.model, mode, student.representative if mode == "int8" else None)
         seconds = round(time.perf_counter() - t0, 2)
         entries.append(_checked_entry(student, content, out, layout.student_tflite(mode), quantization=mode,
                                       convert_seconds=seconds))
