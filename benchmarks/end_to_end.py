@@ -14,6 +14,9 @@ One run, one process, the same machine and the same real eval texts, one text pe
 - MediaPipe Tasks' own Python ``TextClassifier`` on the same files (its C++ RegexTokenizer and
   runtime): ``classify(text)``.
 - fastText ``predict(text, k=-1)`` (every label's probability) on ``.bin`` and ``.ftz``.
+- With ``--teacher``: the export folder's teacher files (float32, and the ``dynamic`` / ``int8`` ones
+  ``kdedge export --teacher-modes`` writes): WordPiece tokenizer (HF fast, Rust), LiteRT, softmax --
+  what a user shipping the teacher itself would run.
 
 Every timed call goes through :func:`kdedge.measure.timing.adaptive_timing` (20 untimed warm-up
 calls, then at least 200 timed calls, more until the median's 95% CI is within ±2%, or 5 s).
@@ -94,6 +97,28 @@ def train_fasttext(train: tuple[list[str], np.ndarray], work: Path, seed: int) -
                          "quantize": {"qnorm": True, "retrain": True, "cutoff": 100_000}}}
 
 
+class TeacherTextIn:
+    """A teacher ``.tflite`` of an export folder, text in -> probabilities out (one text per call)."""
+
+    def __init__(self, export_dir: Path, entry: dict):
+        from transformers import BertTokenizerFast
+
+        from kdedge.runtime import TFLiteModel
+
+        self.tok = BertTokenizerFast.from_pretrained(str(export_dir / entry["tokenizer"]))
+        self.lite = TFLiteModel(export_dir / entry["file"], num_threads=1)
+        self.max_len, self.truncation = entry["max_len"], entry.get("truncation", "head")
+
+    def probabilities(self, text: str) -> np.ndarray:
+        from kdedge.classifier import softmax
+        from kdedge.models.teacher import tokenize
+
+        ids = np.zeros((1, self.max_len), dtype=np.int32)
+        row = tokenize(self.tok, [text], self.max_len, self.truncation)[0]
+        ids[0, :len(row)] = row
+        return softmax(self.lite({"input_ids": ids, "attention_mask": (ids != 0).astype(np.int32)}))[0]
+
+
 def timed(call, texts: list[str], plan: TimingPlan) -> dict:
     for i in range(plan.warmup):
         call(texts[i % len(texts)])
@@ -121,7 +146,9 @@ def main() -> int:
     p.add_argument("--export-dir", required=True, type=Path, help="a kdedge export folder (format-3 students)")
     p.add_argument("--data", required=True, type=Path, help="its kdedge data folder")
     p.add_argument("--work", required=True, type=Path, help="where the fastText files go")
-    p.add_argument("--files", default=",".join(FILES), help="student files of the export folder to time")
+    p.add_argument("--files", default=",".join(FILES), help="student files of the export folder to time "
+                   "(e.g. student_int8,student_int4,student_float32)")
+    p.add_argument("--teacher", action="store_true", help="also the export folder's teacher files (text in)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-cap", type=float, default=5.0, help="seconds of timing per row at most")
     p.add_argument("--out", type=Path, default=None, help="default benchmarks/results/<dataset>")
@@ -165,6 +192,17 @@ def main() -> int:
                         for t in texts]
                 row[f"{split}_accuracy"] = float((np.array(pred) == gold).mean())
             row["latency"] = timed(mp.classify, eval_texts, plan)
+            rows.append(row)
+    if args.teacher:
+        manifest = read_json(args.export_dir / "manifest.json")
+        for entry in [m for m in manifest["models"] if m["kind"] == "teacher"]:
+            t = TeacherTextIn(args.export_dir, entry)
+            row = {"model": entry["name"], "runtime": "WordPiece (HF fast) + LiteRT + softmax",
+                   "file": str(args.export_dir / entry["file"]), "bytes": entry["bytes"]}
+            for split, (texts, gold) in splits.items():
+                row[f"{split}_accuracy"] = float((np.array([t.probabilities(x).argmax() for x in texts])
+                                                  == gold).mean())
+            row["latency"] = timed(t.probabilities, eval_texts, plan)
             rows.append(row)
     fast = next(r for r in rows if r["model"] == "fastText .bin")["latency"]["p50_ms"]
     for r in rows:
