@@ -148,6 +148,7 @@ def label(data_dir, beam_option, as_json, **kw):
 
     The distill stage that follows reads every row from the store. Example, two local Beam workers:
 
+    \b
     kdedge label --data runs/sst2/data --teacher-dir runs/sst2/teacher --workers 2
     """
     import json
