@@ -18,7 +18,7 @@ def kdedge(*args, cwd=None):
     (["--epochs", "0"], "--epochs"),
     (["--data-dir", "/nonexistent/kdedge-data"], "--data-dir"),
     (["--teacher", "/nonexistent/bert"], "--teacher"),
-    (["--modes", "int4"], "--modes"),
+    (["--modes", "int3"], "--modes"),
     (["--dataset", "mnist"], "--dataset"),
     (["--no-such-flag"], "--no-such-flag"),
     (["--threads", "1,two"], "--threads"),
