@@ -87,7 +87,9 @@ def main() -> int:
     p.add_argument("--run", default=None, help="the run folder (default: the config's \"run\")")
     p.add_argument("--data", default=None, help="the data folder (default: the config's \"data\", else RUN/data); "
                    "the teacher is always RUN/teacher")
-    p.add_argument("--only", default=None, help="comma-separated variant names to run")
+    p.add_argument("--only", action="append", default=None,
+                   help="variant names to run: repeatable; a value that is not itself a variant name is read as "
+                        "comma-separated names (older reports' commands)")
     args = p.parse_args()
     config = json.loads(Path(args.config).read_text())
     name = Path(args.config).stem
@@ -96,7 +98,10 @@ def main() -> int:
     dataset = read_json(data / "config.json")["dataset"]
     work = Path(args.work or ROOT / "runs" / "sweeps" / name)
     results = Path(args.results or ROOT / "benchmarks" / "results" / dataset)
-    only = set(args.only.split(",")) if args.only else None
+    names = {v["name"] for v in config["variants"]}
+    only = {n for value in args.only for n in ([value] if value in names else value.split(","))} if args.only else None
+    if only and (unknown := only - names):
+        p.error(f"--only: no variant named {sorted(unknown)} in {args.config}")
     rows = []
     twins: dict[str, float] = {}
     for variant in config["variants"]:
