@@ -176,15 +176,20 @@ def label(data_dir, beam_option, as_json, **kw):
 @folder_option("--compress-dir", "compress_dir", "A `kdedge compress` folder: export its variants too.",
                aliases=("--compress",))
 @options(ExportConfig)
+@click.option("--android-assets", "android_assets", default=None,
+              help="Also copy student_int8 and student_float32 (those exported) and their tokenizers, with an "
+                   "index, into this folder: android_demo/app/src/main/assets.")
 @seed_option
 @out_option
 @overwrite_option
-def export(data_dir, no_teacher, out, overwrite, seed, **kw):
+def export(data_dir, no_teacher, out, overwrite, seed, android_assets, **kw):
     """Convert the student (every quantization mode, every compressed variant) and the teacher to TFLite."""
     quiet_tensorflow()
-    from kdedge.stages.export import run_export
+    from kdedge.stages.export import check_android_assets_dir, run_export
     cfg = build(ExportConfig, kw, seed=seed, teacher=not no_teacher)
     cfg.validate()
+    if android_assets is not None:
+        check_android_assets_dir(android_assets)
     distill_dir = folder(kw, "distill_dir", "--distill-dir")
     input_dir(data_dir, "--data")
     compress_dir = folder(kw, "compress_dir", "--compress-dir", required=False)
@@ -198,6 +203,31 @@ def export(data_dir, no_teacher, out, overwrite, seed, **kw):
         g = gate.get(m["name"])
         kept = f"  acc {g['accuracy']:.4f}  retention {g['retention']:.2%}  flips {g['flip_rate']:.2%}" if g else ""
         click.echo(f"{m['file']}: {m['bytes'] / 1e6:.3f} MB{kept}")
+    if android_assets is not None:
+        _android_assets(out, data_dir, android_assets, None, "--android-assets")
+
+
+@cli.command("android-assets")
+@folder_option("--export-dir", "export_dir", "A `kdedge export` folder.  [required]")
+@click.option("--data", "data_dir", required=True, help="The `kdedge data` folder the export read (label names).")
+@click.option("--models", default="student_int8,student_float32", show_default=True,
+              help="Comma-separated student files (manifest names) the app ships.")
+@click.option("--out", required=True, help="The app's assets folder: android_demo/app/src/main/assets.")
+def android_assets(data_dir, models, out, **kw):
+    """Copy exported student files, their tokenizers and an index (kdedge_models.json) into the
+    android_demo app's assets (what `kdedge export --android-assets DIR` does after an export)."""
+    _android_assets(folder(kw, "export_dir", "--export-dir"), input_dir(data_dir, "--data"), out, models, "--out")
+
+
+def _android_assets(export_dir, data_dir, out, models: str | None, flag: str) -> None:
+    from kdedge.data.splits import read_label_names
+    from kdedge.options import comma_list
+    from kdedge.stages.export import ANDROID_INDEX, write_android_assets
+    index = write_android_assets(export_dir, out, read_label_names(data_dir) or ["negative", "positive"],
+                                 None if models is None else tuple(comma_list(models)), flag)
+    for row in index["models"]:
+        click.echo(f"{Path(out) / row['file']}: {row['bytes'] / 1e6:.3f} MB ({row['runtime']})")
+    click.echo(f"index: {Path(out) / ANDROID_INDEX}")
 
 
 @cli.command()

@@ -508,3 +508,75 @@ def retention_gate(out: Path, manifest: dict, evals, float_model, tokenizer, min
                     f"{r['name']} keeps {r['retention']:.2%} of the float student's {ref_acc:.2%}" for r in bad)
                 + " -- nothing written")
     return gate
+
+
+# The Android app's assets (android_demo/): the student files it ships and the index it reads.
+ANDROID_INDEX = "kdedge_models.json"
+ANDROID_SCHEMA = "kdedge-android-assets/1"
+ANDROID_MODELS = ("student_int8", "student_float32")
+
+
+def check_android_assets_dir(path: str | Path, flag: str = "--android-assets") -> Path:
+    """``--android-assets DIR``: a folder, or a path where one can be made (checked before any export work).
+
+    Raises:
+        ConfigError: DIR is a file, or its nearest existing parent is not a writable folder.
+    """
+    import os
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path}: not a folder")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: {parent} is not a writable folder")
+    return path
+
+
+def write_android_assets(export_dir: str | Path, out: str | Path, labels: list[str],
+                         models: tuple[str, ...] | None = None, flag: str = "--android-assets") -> dict:
+    """Copy student ``.tflite`` files and their tokenizers into an Android app's assets folder, with an index.
+
+    ``models``: manifest names; None ships those of :data:`ANDROID_MODELS` the export has.
+    Writes ``out/<file>.tflite`` (byte for byte), each model's tokenizer JSON (``tokenizer.json``;
+    a compress variant's ``tokenizers/<v>.json`` as ``tokenizers_<v>.json``) and, last,
+    ``out/kdedge_models.json``: ``schema`` (``kdedge-android-assets/1``), ``labels`` (output order),
+    and one row per model with ``name``, ``file``, ``bytes``, ``sha256``, ``quantization``, ``output``
+    (probabilities or logits), ``max_len``, ``metadata`` (tokenizer and labels inside the file),
+    ``runtime`` (``mediapipe`` for a file with metadata, else ``litert``: the app's raw mode with its Java
+    tokenizer), ``tokenizer`` (the copied file) and ``tokenizer_format``. Every file is written
+    atomically; other files in ``out`` are left alone. The export folder is not modified.
+
+    Returns:
+        The index.
+
+    Raises:
+        ConfigError: a bad ``out``, or a name in ``models`` that the export has no student file for.
+    """
+    out = check_android_assets_dir(out, flag)
+    export_dir = layout.require(export_dir, "export", layout.MANIFEST)
+    manifest = read_json(export_dir / layout.MANIFEST)
+    by_name = {e["name"]: e for e in manifest["models"] if e.get("tokenizer") and e.get("inputs") == ["input_ids"]}
+    if models is None:
+        models = tuple(m for m in ANDROID_MODELS if m in by_name) or ANDROID_MODELS
+    missing = [m for m in models if m not in by_name]
+    if missing or not models:
+        raise ConfigError(f"{','.join(missing) or 'no model'}: not among the export's student files "
+                          f"({','.join(by_name) or 'none'}); choose with kdedge android-assets --models")
+    rows = []
+    for name in models:
+        entry = by_name[name]
+        tokenizer = entry["tokenizer"].replace("/", "_")
+        write_bytes(out / entry["file"], (export_dir / entry["file"]).read_bytes())
+        write_bytes(out / tokenizer, (export_dir / entry["tokenizer"]).read_bytes())
+        with_metadata = bool(entry.get("metadata"))
+        rows.append({"name": name, "file": entry["file"], "bytes": entry["bytes"], "sha256": entry["sha256"],
+                     "quantization": entry["quantization"], "output": entry.get("output", "logits"),
+                     "max_len": manifest["max_len"], "metadata": with_metadata,
+                     "runtime": "mediapipe" if with_metadata else "litert", "tokenizer": tokenizer,
+                     "tokenizer_format": read_json(export_dir / entry["tokenizer"])["format"]})
+    index = {"schema": ANDROID_SCHEMA, "labels": list(labels), "models": rows}
+    write_json(out / ANDROID_INDEX, index)
+    return index
