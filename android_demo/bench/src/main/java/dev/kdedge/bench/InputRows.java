@@ -1,5 +1,6 @@
 package dev.kdedge.bench;
 
+import java.io.DataInputStream;
 import java.io.File;
 import java.io.FileInputStream;
 import java.io.IOException;
@@ -9,7 +10,6 @@ import java.nio.ByteOrder;
 import java.nio.IntBuffer;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.nio.file.Files;
 
 /** The files kdedge pushes: token-id rows to feed, and the model whose SHA-256 the line reports. */
 public final class InputRows {
@@ -22,7 +22,10 @@ public final class InputRows {
      * @throws IOException unreadable, or its size is not a whole number of rows.
      */
     public static int[][] read(File file, int maxLen) throws IOException {
-        byte[] bytes = Files.readAllBytes(file.toPath());
+        byte[] bytes = new byte[(int) file.length()];
+        try (DataInputStream in = new DataInputStream(new FileInputStream(file))) {
+            in.readFully(bytes);  // java.nio.file needs Android 8 (API 26); the app runs from API 24
+        }
         if (maxLen < 1 || bytes.length == 0 || bytes.length % (4 * maxLen) != 0) {
             throw new IOException(file + ": " + bytes.length + " bytes is not a whole number of rows of " + maxLen
                                   + " int32 ids");

@@ -2,6 +2,7 @@ package dev.kdedge.tokenizer;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -46,7 +47,7 @@ public final class RegexTokenizer implements Tokenizer {
         Tables t = Tables.python();
         Map<String, Integer> index = new HashMap<>(4 * vocab.size());
         for (int i = 0; i < vocab.size(); i++) {
-            List<String> forms = i >= 2 ? variants(vocab.get(i), t) : List.of(vocab.get(i));
+            List<String> forms = i >= 2 ? variants(vocab.get(i), t) : Collections.singletonList(vocab.get(i));
             for (String form : forms) {
                 index.putIfAbsent(form, i);
             }

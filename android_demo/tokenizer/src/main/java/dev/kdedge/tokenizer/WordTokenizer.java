@@ -99,7 +99,7 @@ public final class WordTokenizer implements Tokenizer {
         if (buckets == 0 || token.equals(MASKS[0]) || token.equals(MASKS[1])) {
             return 1;
         }
-        return vocabSize + (int) (Integer.toUnsignedLong(fnv1a32(token)) % buckets);
+        return vocabSize + (int) ((fnv1a32(token) & 0xFFFFFFFFL) % buckets);
     }
 
     @Override
