@@ -234,6 +234,7 @@ class TextClassifier:
             raise StageInputError(f"{path}: the model has {int(out[0]['shape'][-1])} outputs but the label file "
                                   f"{len(self.info.labels)} labels")
         self.max_len = int(details[0]["shape"][1])
+        self._row = np.zeros((1, self.max_len), dtype=np.int32)
         self._input = details[0]["index"]
         self._batches: int | bool | None = None  # the batch the interpreter holds; False: it cannot batch
         self._can_batch: bool | None = None
@@ -257,7 +258,10 @@ class TextClassifier:
     def _one(self, text: str) -> np.ndarray:
         """``[1, K]`` probabilities of one text once the interpreter holds one row: the per-request path of
         a server or an app, without the batch bookkeeping (same numbers as :meth:`probabilities_of_ids`)."""
-        row = self.tokenizer.encode([text])
+        ids = self.tokenizer.ids(text)
+        row = self._row  # reused: set_tensor copies it into the interpreter
+        row.fill(self.tokenizer.pad_id)
+        row[0, :len(ids)] = ids
         interp = self.model.interpreter
         interp.set_tensor(self._input, row)
         interp.invoke()

@@ -132,6 +132,9 @@ def test_mediapipe_and_kdedge_classify_alike(students, arch, mode):
     assert ours.batchable and ours._batches >= len(TEXTS)  # one batched call (padded to a power of two)
     one_by_one = np.concatenate([ours.probabilities([t]) for t in TEXTS])
     assert np.abs(one_by_one - probs).max() <= 1e-5
+    single = TextClassifier(path)  # holds one row after its first call: the rest take the per-request path
+    one_at_a_time = np.concatenate([single.probabilities([t]) for t in TEXTS + TEXTS[:1]])
+    assert single._batches == 1 and np.abs(one_at_a_time - np.concatenate([probs, probs[:1]])).max() <= 1e-5
     top = ours.classify(["good film"], top_k=2)[0]
     assert len(top) == 2 and top[0].score >= top[1].score and top[0].label in ours.labels
 

@@ -360,11 +360,15 @@ class RegexTokenizer:
                     if len(ids) >= self.max_len:
                         break
             else:
-                get, unk = self.index.get, self.unk_id
-                ids = [get(t, unk) for t in self.tokens(text, self.max_len)]
+                ids = self.ids(text)
             ids = ids[:self.max_len]
             out[row, :len(ids)] = ids
         return out
+
+    def ids(self, text: str) -> list[int]:
+        """The ids of one text's first ``max_len`` tokens, unpadded (one row of :meth:`encode`)."""
+        get, unk = self.index.get, self.unk_id
+        return [get(t, unk) for t in self.tokens(text, self.max_len)]
 
     def table(self) -> list[tuple[str, int]]:
         """``(token, id)`` for every form the model knows: the vocabulary file of the ``.tflite``."""
