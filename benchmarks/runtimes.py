@@ -129,20 +129,28 @@ def main() -> int:
                     got = runner(f, texts, work, args)
                     environments.setdefault(column, env_of(got))
                     cells.append(cell(f, column, got, f["_ref"], gold))
-        check = converter_check(args.converter_check, texts, gold, work, args) if args.converter_check else None
-    for f in files:
-        for k in ("ids", "_ref", "reference", "slug"):
-            f.pop(k, None)
+        for f in files:
+            for k in ("ids", "_ref", "reference", "slug"):
+                f.pop(k, None)
+        report = matrix_report(args, texts, environments, files, cells)
+        write_named_report(args.out, "runtimes", report, markdown(report))  # the matrix, before the check
+        if args.converter_check:
+            try:
+                report["converter_check"] = converter_check(args.converter_check, texts, gold, work, args)
+            except Exception as e:  # noqa: BLE001 - recorded; the matrix above stands
+                report["converter_check"] = {"keras": str(args.converter_check), "error": f"{type(e).__name__}: {e}"}
+            write_named_report(args.out, "runtimes", report, markdown(report))
+    return 0
+
+
+def matrix_report(args, texts, environments, files, cells) -> dict:
     report = {"schema": "kdedge-runtimes/1",
               "command": "python benchmarks/runtimes.py " + shlex.join(sys.argv[1:]),
               "setup": SETUP, "eval": {"split": str(args.data / "eval.jsonl"), "examples": len(texts)},
               "reference": REFERENCE, "environments": environments, "files": files, "cells": cells,
               "date": time.strftime("%Y-%m-%d"), "tensorflow": _tf_version()}
     report["arm64_agrees"] = arm64_verdict(cells)
-    if check:
-        report["converter_check"] = check
-    write_named_report(args.out, "runtimes", report, markdown(report))
-    return 0
+    return report
 
 
 def _tf_version() -> str:
@@ -332,10 +340,11 @@ def converter_check(keras: Path, texts: list[str], gold: np.ndarray, work: Path,
     import tensorflow as tf
 
     from kdedge.classifier import model_metadata_buffer
+    from kdedge.models.student import load_student
     from kdedge.stages.export import with_softmax
     from kdedge.text.tokenizer import load_tokenizer
 
-    model = with_softmax(tf.keras.models.load_model(keras, compile=False))
+    model = with_softmax(load_student(keras))
     ids = work / "converter-ids.npy"
     np.save(ids, load_tokenizer(keras.parent / "tokenizer.json").encode(texts).astype(np.int32))
     rows, float_out = [], None
@@ -446,7 +455,9 @@ def markdown(r: dict) -> str:
                   f"Target: labels 100% on every file. {v['ran']} of {v['files']} file runs completed; lowest label "
                   f"agreement {100 * (v['min_label_agreement'] or 0):.2f}%, largest |Δ| "
                   f"{(v['max_abs_diff'] or 0):.2e} → **{'met' if v['met'] else 'NOT met'}**."]
-    if r.get("converter_check"):
+    if r.get("converter_check", {}).get("error"):
+        lines += ["", "## A converter setting for older runtimes", "", f"The check failed: {r['converter_check']['error']}"]
+    elif r.get("converter_check"):
         k = r["converter_check"]
         lines += ["", "## A converter setting for older runtimes", "",
                   f"`--converter-check {k['keras']}`: the same Keras student converted with each setting (TF "
