@@ -63,6 +63,12 @@ class ExportConfig:
     teacher_modes: tuple[str, ...] = setting(("float32",), "Comma-separated teacher files: float32 (always, the "
                                              "reference row), dynamic (int8 weights), int8 (full integer, "
                                              "calibrated on --calibration-examples train texts).")
+    # Off by default: per-channel dense scales are TF's default and the most accurate; the cost is a
+    # FULLY_CONNECTED version that runtimes before LiteRT 2.17 refuse (benchmarks/results/runtimes.md).
+    dense_per_channel: bool = setting(True, "dynamic mode: one weight scale per output channel of each dense layer "
+                                      "(TF's default; the file needs LiteRT >= 2.17). --no-dense-per-channel "
+                                      "writes one scale per tensor: a file older runtimes load (tflite-runtime "
+                                      "2.14 measured; apps pinned to tensorflow-lite 2.16.1).")
     check_examples: int = setting(512, "Eval examples compared between each .tflite and Keras.")
     # None: no gate. E.g. 0.99 refuses a variant that loses a point out of a hundred.
     min_retention: float | None = setting(
@@ -334,7 +340,8 @@ def export_student(student: _Student, out: Path, cfg: ExportConfig) -> list[dict
             from converters.int4 import int4_tflite
             content = int4_tflite(keras_to_tflite(student.model, "float32"))
         else:
-            content = keras_to_tflite(student.model, mode, student.representative if mode == "int8" else None)
+            content = keras_to_tflite(student.model, mode, student.representative if mode == "int8" else None,
+                                      dense_per_channel=cfg.dense_per_channel)
         seconds = round(time.perf_counter() - t0, 2)
         entries.append(_checked_entry(student, content, out, layout.student_tflite(mode), quantization=mode,
                                       convert_seconds=seconds))
@@ -455,7 +462,8 @@ def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: 
         else:
             mode = "int8" if v["method"] == "ptq" else v["method"]
             model = with_softmax(model) if cfg.output == "probabilities" else model
-            content = keras_to_tflite(model, mode, representative if mode == "int8" else None)
+            content = keras_to_tflite(model, mode, representative if mode == "int8" else None,
+                                      dense_per_channel=cfg.dense_per_channel)
         file = layout.variant_tflite(v["name"])
         if card is not None:
             content = card.stamp(content, tokenizer, file, v["quantization"])
