@@ -84,6 +84,7 @@ import numpy as np
 
 from kdedge.errors import ConfigError, StageInputError
 from kdedge.io import read_json, write_json
+from kdedge.text.word_chars import WORD_RE
 
 PATTERN = r"\[(?:mask|MASK)\]|[\w']+|[^\w\s]"
 MASKS = ("[mask]", "[MASK]")  # the mask token of augmented text; never in the vocabulary
@@ -271,7 +272,7 @@ class RegexTokenizer:
         self.max_len = max_len
         self.delim = delim
         self._re = regex.compile(delim)
-        self._word = regex.compile(WORD) if delim == DELIM else None  # other delimiters: split and filter
+        self._word = WORD_RE if delim == DELIM else None  # other delimiters: split and filter
         self.index = {}
         for i, word in enumerate(self.vocab):
             for form in (self.variants(word) if i >= 2 else (word,)):
@@ -297,7 +298,7 @@ class RegexTokenizer:
             raise ValueError(f"no {' or '.join(missing)} entry")
         tok = cls.__new__(cls)
         tok.max_len, tok.delim, tok._re, tok.index = max_len, delim, regex.compile(delim), index
-        tok._word = regex.compile(WORD) if delim == DELIM else None
+        tok._word = WORD_RE if delim == DELIM else None
         tok.pad_id, tok.unk_id = index[REGEX_PAD], index[REGEX_UNK]
         first: dict[int, str] = {}
         for token, i in index.items():
