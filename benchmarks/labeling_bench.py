@@ -14,6 +14,7 @@ against the in-process ones (bitwise equal, or the largest difference). Writes
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shlex
 import subprocess
@@ -26,6 +27,7 @@ import numpy as np
 
 from common import RESULTS, write_named_report
 
+from kdedge.data.splits import iter_jsonl
 from kdedge.io import write_text
 from kdedge.measure.machine import machine_info
 
@@ -51,7 +53,8 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=RESULTS / "labeling")
     args = p.parse_args()
     src = args.data / ("unlabeled.jsonl" if (args.data / "unlabeled.jsonl").is_file() else "train.jsonl")
-    texts = [json.loads(line)["text"] for line in src.read_text(encoding="utf-8").splitlines()[:args.texts]]
+    # Lines end at "\n" only: str.splitlines() would also split at the U+2028 / U+0085 some reviews hold.
+    texts = [r["text"] for _, r in itertools.islice(iter_jsonl(src), args.texts)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"  # a data folder of just these texts, as the unlabeled part

@@ -180,6 +180,12 @@ def _fed(interp, ids):
     return interp
 
 
+def label(f: dict) -> str:
+    """``<run>/<file>``: the run folder tells two exports' ``student_float32.tflite`` apart."""
+    path = Path(f["file"])
+    return f"{path.parent.parent.name}/{path.name}" if path.parent.name == "export" else f"{path.parent.name}/{path.name}"
+
+
 def render(r: dict) -> str:
     out = [f"# Op profile: {r['dataset']}", "", "```", r["command"], "```", "",
            f"- Input: the {r['split']} text of median token count ({r['tokens']} tokens): \"{r['text']}\".",
@@ -192,12 +198,12 @@ def render(r: dict) -> str:
     out += ["| file | size | whole, builtin µs | whole, XNNPACK µs | sum of ops, builtin µs | sum, XNNPACK µs "
             "| cheapest op, builtin µs |", "|---|---:|---:|---:|---:|---:|---:|"]
     for f in r["files"]:
-        out.append(f"| {Path(f['file']).name} | {f['bytes'] / 1e6:.3f} MB | {f['whole']['builtin_us']:.1f} | "
+        out.append(f"| {label(f)} | {f['bytes'] / 1e6:.3f} MB | {f['whole']['builtin_us']:.1f} | "
                    f"{f['whole']['xnnpack_us']:.1f} | {f['sum']['builtin_us']:.1f} | {f['sum']['xnnpack_us']:.1f} | "
                    f"{f['cheapest_op']['builtin_us']:.1f} |")
     for f in r["files"]:
         total = f["sum"]["builtin_us"] or 1.0
-        out += ["", f"## {Path(f['file']).name}", "", "By op type (builtin kernels, share of the per-op sum):", "",
+        out += ["", f"## {label(f)}", "", "By op type (builtin kernels, share of the per-op sum):", "",
                 "| op | count | builtin µs | share | XNNPACK µs |", "|---|---:|---:|---:|---:|"]
         for name, g in f["by_op"].items():
             out.append(f"| {name} | {g['count']} | {g['builtin_us']:.1f} | {g['builtin_us'] / total:.0%} | "
@@ -228,8 +234,7 @@ def plot(r: dict, path: Path) -> None:
         left += w
     ax.scatter([f["whole"]["builtin_us"] for f in files], range(len(files)), marker="|", s=300, color="k",
                label="whole file (builtin)", zorder=3)
-    ax.set_yticks(range(len(files)), [Path(f["file"]).parent.parent.name + "/" + Path(f["file"]).name
-                                      for f in files], fontsize=8)
+    ax.set_yticks(range(len(files)), [label(f) for f in files], fontsize=8)
     ax.set_xlabel("µs per text, one thread (sum of one-op models, builtin kernels)")
     ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.25))
     ax.set_title("Which op costs what")
@@ -239,15 +244,24 @@ def plot(r: dict, path: Path) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--file", action="append", required=True, type=Path,
+    p.add_argument("--file", action="append", default=[], type=Path,
                    help="a self-describing student .tflite (kdedge export); repeatable")
-    p.add_argument("--data", required=True, type=Path, help="the kdedge data folder whose texts feed the models")
+    p.add_argument("--data", type=Path, help="the kdedge data folder whose texts feed the models")
     p.add_argument("--split", default="eval", help="which split's median-length text is the input (default eval)")
     p.add_argument("--runs", type=int, default=400, help="timed invoke() calls per model (default 400)")
     p.add_argument("--warmup", type=int, default=50, help="untimed calls before them (default 50)")
     p.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<dataset>")
     p.add_argument("--name", default="op_profile", help="report file stem (default op_profile)")
+    p.add_argument("--render", type=Path, default=None,
+                   help="re-render this op_profile.json's .md and .png (no timing; --file and --data unused)")
     args = p.parse_args()
+    if args.render:
+        report = json.loads(args.render.read_text())
+        write_text(args.render.with_suffix(".md"), render(report))
+        plot(report, args.render.with_suffix(".png"))
+        return 0
+    if not args.file or args.data is None:
+        p.error("--file (at least one) and --data are required")
     for f in args.file:
         if not f.is_file():
             p.error(f"--file {f}: no such file")
