@@ -84,7 +84,6 @@ import numpy as np
 
 from kdedge.errors import ConfigError, StageInputError
 from kdedge.io import read_json, write_json
-from kdedge.text.word_chars import WORD_RE
 
 PATTERN = r"\[(?:mask|MASK)\]|[\w']+|[^\w\s]"
 MASKS = ("[mask]", "[MASK]")  # the mask token of augmented text; never in the vocabulary
@@ -94,6 +93,10 @@ FORMAT_HASHED = "kdedge-word-tokenizer/2"
 FORMAT_REGEX = "kdedge-word-tokenizer/3"
 DELIM = r"[^\pL\pM\pN_']+"  # RE2 and Python regex alike: runs of anything but letters, marks, digits, _ and '
 WORD = r"[\pL\pM\pN_']+"  # what DELIM leaves: the tokens themselves (findall is faster than split + filter)
+# WORD on ASCII text, for the standard re module: ~2x cheaper per call than the regex module (2.5 vs
+# 4.6 µs on an SST-2 sentence), most of the tokenizer's share of a one-text request. On ASCII, \w is
+# [A-Za-z0-9_], exactly \pL\pN_ there (\pM has no ASCII member); str.isascii() is a flag lookup.
+ASCII_WORD = re.compile(r"[\w']+")
 REGEX_PAD, REGEX_UNK = "<PAD>", "<UNKNOWN>"  # the names MediaPipe's RegexTokenizer requires
 CASES = ("lower", "capitalized", "upper")
 OOV_HASH = "fnv1a32"
@@ -272,7 +275,7 @@ class RegexTokenizer:
         self.max_len = max_len
         self.delim = delim
         self._re = regex.compile(delim)
-        self._word = WORD_RE if delim == DELIM else None  # other delimiters: split and filter
+        self._word = regex.compile(WORD) if delim == DELIM else None  # other delimiters: split and filter
         self.index = {}
         for i, word in enumerate(self.vocab):
             for form in (self.variants(word) if i >= 2 else (word,)):
@@ -298,7 +301,7 @@ class RegexTokenizer:
             raise ValueError(f"no {' or '.join(missing)} entry")
         tok = cls.__new__(cls)
         tok.max_len, tok.delim, tok._re, tok.index = max_len, delim, regex.compile(delim), index
-        tok._word = WORD_RE if delim == DELIM else None
+        tok._word = regex.compile(WORD) if delim == DELIM else None
         tok.pad_id, tok.unk_id = index[REGEX_PAD], index[REGEX_UNK]
         first: dict[int, str] = {}
         for token, i in index.items():
@@ -333,10 +336,11 @@ class RegexTokenizer:
         the first ``limit`` (the scan stops there: a 1 MB text costs what its first words do)."""
         text = cut_at_nul(text)
         if self._word is not None:  # the default delimiter: the tokens are the runs of what it leaves
+            word = ASCII_WORD if text.isascii() else self._word
             if limit is None or len(text) <= 32 * limit:  # short text: one C call
-                found = self._word.findall(text)
+                found = word.findall(text)
                 return found if limit is None else found[:limit]
-            return [m.group() for m in itertools.islice(self._word.finditer(text), limit)]
+            return [m.group() for m in itertools.islice(word.finditer(text), limit)]
         pieces = (t for t in self._re.splititer(text) if t)
         return list(pieces if limit is None else itertools.islice(pieces, limit))
 
