@@ -1,0 +1,138 @@
+"""Teacher recipes side by side: each variant of a config fine-tuned once (resumable), its eval accuracy.
+
+A config (``benchmarks/configs/*_teachers.json``) names a data folder and variants, each a set of
+``kdedge teacher`` settings over the config's ``base``::
+
+    {"data": "runs/sst2/data", "base": {"max_len": 64},
+     "variants": [{"name": "1 epoch, 3e-5 (default)", "teacher": {}},
+                  {"name": "3 epochs, 5e-5", "teacher": {"epochs": 3, "lr": 5e-5}}]}
+
+Each variant's folder is ``WORK/<hash of its settings and data>``: a finished folder is read, never
+retrained; an interrupted one resumes from its checkpoints (``kdedge teacher --resume``). The report
+(``benchmarks/results/<dataset>/<config name>.{json,md,png}``) lists each recipe's eval accuracy and
+training time. On SST-2 the eval split is GLUE dev, the split every SST-2 result here is reported on, so
+picking a recipe by it is picking on the reported split; the table says so.
+
+Usage::
+
+    python benchmarks/teacher_sweep.py --config benchmarks/configs/sst2_teachers.json \\
+        --data runs/sst2/data --work runs/sweeps/sst2_teachers [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from common import ROOT
+
+from kdedge.io import read_json, write_figure, write_json, write_text
+from kdedge.measure.machine import machine_info
+from kdedge.stages.teacher import TeacherConfig, run_teacher
+
+
+def digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def folder_of(cfg: TeacherConfig, data: Path, work: Path) -> Path:
+    return work / digest([dataclasses.asdict(cfg), str(data.resolve())])
+
+
+def run_variant(variant: dict, base: dict, data: Path, work: Path, train: bool) -> dict:
+    cfg = TeacherConfig(**{**base, **variant.get("teacher", {})})
+    out = folder_of(cfg, data, work)
+    row = {"name": variant["name"], "teacher": dataclasses.asdict(cfg), "folder": str(out)}
+    if not (out / "metrics.json").exists():
+        if not train:
+            return {**row, "accuracy": None}
+        print(f"training {variant['name']} -> {out}", file=sys.stderr, flush=True)
+        run_teacher(data, out, cfg)
+    m = read_json(out / "metrics.json")
+    return {**row, "accuracy": m["eval"]["accuracy"], "eval_loss": m["eval"].get("loss"),
+            "examples": m["eval"]["examples"], "steps": m["steps"], "train_seconds": m.get("train_seconds")}
+
+
+def render(r: dict) -> str:
+    out = [f"# Teacher recipes: {r['name']}", "", "```", r["command"], "```", "",
+           f"- Data: `{r['data']}` ({r['dataset']}); eval split: {r['eval_examples']} examples. On SST-2 it is "
+           "GLUE dev, the split every SST-2 figure here is reported on: choosing a recipe by it is choosing on "
+           "the reported split.",
+           f"- Machine: {r['machine'].get('cpu', '?')}, {r['machine'].get('cores', '?')} cores; commit "
+           f"{r['machine'].get('git_commit', '?')}. `train s` is the fine-tune's wall time (other jobs may have "
+           "shared the cores).", "",
+           "| recipe | epochs | peak lr | warm-up | max len | batch | seed | eval accuracy | eval loss | steps | train s |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in r["rows"]:
+        t = row["teacher"]
+        acc = "not run" if row["accuracy"] is None else f"{row['accuracy']:.2%}"
+        loss = "" if row.get("eval_loss") is None else f"{row['eval_loss']:.4f}"
+        out.append(f"| {row['name']} | {t['epochs']:g} | {t['lr']:g} | {t['warmup']:g} | {t['max_len']} | "
+                   f"{t['batch_size']} | {t['seed']} | {acc} | {loss} | {row.get('steps', '')} | "
+                   f"{row.get('train_seconds') or ''} |")
+    if r["not_run"]:
+        out += ["", "Not run for this report (in the config, left out with `--only` or `--no-train`): "
+                + "; ".join(r["not_run"]) + "."]
+    return "\n".join(out) + "\n"
+
+
+def plot(r: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [x for x in r["rows"] if x["accuracy"] is not None]
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+    ax.barh(range(len(rows)), [100 * x["accuracy"] for x in rows], color="C0")
+    ax.set_yticks(range(len(rows)), [x["name"] for x in rows], fontsize=8)
+    lo = min(100 * x["accuracy"] for x in rows)
+    ax.set_xlim(lo - 2, max(100 * x["accuracy"] for x in rows) + 1)
+    ax.set_xlabel("eval accuracy (%)")
+    ax.set_title(f"Teacher recipes: {r['name']}")
+    write_figure(path, fig)
+    plt.close(fig)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, type=Path, help="a teacher-recipe config (module docstring)")
+    p.add_argument("--data", type=Path, default=None, help="the kdedge data folder (default: the config's \"data\")")
+    p.add_argument("--work", type=Path, default=None, help="where the teachers go (default runs/sweeps/<config>)")
+    p.add_argument("--only", action="append", default=None, help="a variant name to run (repeatable)")
+    p.add_argument("--no-train", action="store_true", help="report the finished variants only; train nothing")
+    p.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<dataset>")
+    args = p.parse_args()
+    config = json.loads(args.config.read_text())
+    name = args.config.stem
+    data = Path(args.data or config["data"])
+    if not (data / "config.json").is_file():
+        p.error(f"--data {data}: not a kdedge data folder (no config.json)")
+    names = [v["name"] for v in config["variants"]]
+    if args.only and (unknown := set(args.only) - set(names)):
+        p.error(f"--only: no variant named {sorted(unknown)} in {args.config}")
+    work = args.work or ROOT / "runs" / "sweeps" / name
+    dataset = read_json(data / "config.json")["dataset"]
+    rows = [run_variant(v, config.get("base", {}), data, work, train=not args.no_train)
+            for v in config["variants"] if not args.only or v["name"] in args.only]
+    stats = read_json(data / "stats.json")
+    report = {"name": name, "command": "python benchmarks/teacher_sweep.py " + shlex.join(sys.argv[1:]),
+              "config": config, "data": str(data), "dataset": dataset, "machine": machine_info(),
+              "eval_examples": stats.get("eval", {}).get("examples"), "rows": rows,
+              "not_run": [r["name"] for r in rows if r["accuracy"] is None]
+              + [n for n in names if args.only and n not in args.only]}
+    results = args.results or ROOT / "benchmarks" / "results" / dataset
+    write_json(results / f"{name}.json", report)
+    write_text(results / f"{name}.md", render(report))
+    plot(report, results / f"{name}.png")
+    print(render(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
