@@ -87,9 +87,9 @@ def main() -> int:
                     help="the arm64 Debian root (default: %(default)s)")
     ap.add_argument("--arm64-python", default="/opt/litert/bin/python",
                     help="python with ai-edge-litert inside that root (default: %(default)s)")
-    ap.add_argument("--arm64-cpus", default="max",
-                    help="comma-separated QEMU_CPU models to emulate, one column each (default: %(default)s; "
-                         "e.g. max,cortex-a53)")
+    ap.add_argument("--arm64-cpus", default="cortex-a76",
+                    help="comma-separated QEMU_CPU models to emulate, one column each (default: %(default)s, a\n"
+                         "common phone core with dot-product; e.g. cortex-a76,cortex-a55,max)")
     ap.add_argument("--converter-check", type=Path, default=None, metavar="KERAS",
                     help="a distilled student.keras (its tokenizer.json beside it): convert it dynamic-range with\n"
                          "each setting of CONVERTER_VARIANTS and report op versions, min_runtime_version,\n"
@@ -263,6 +263,51 @@ def run_text(python: str, library: str, f: dict, texts: list[str], work: Path, a
                      work / f"{f['slug']}.{library}.npy", args.timeout)
 
 
+# MIDR part numbers (Arm Ltd, implementer 0x41) of the QEMU_CPU models a phone has; "max" has none.
+ARM_PARTS = {"cortex-a53": 0xD03, "cortex-a55": 0xD05, "cortex-a57": 0xD07, "cortex-a72": 0xD08,
+             "cortex-a76": 0xD0B, "neoverse-n1": 0xD0C, "cortex-a710": 0xD47, "neoverse-v1": 0xD40}
+HWCAP = ("fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm jscvt fcma lrcpc dcpop "
+         "sha3 sm3 sm4 asimddp sha512 sve asimdfhm dit uscat ilrcpc flagm ssbs sb paca pacg").split()
+HWCAP2 = ("dcpodp sve2 sveaes svepmull svebitperm svesha3 svesm4 flagm2 frint svei8mm svef32mm svef64mm svebf16 "
+          "i8mm bf16 dgh rng bti mte").split()
+PROBE = "import ctypes; g = ctypes.CDLL(None).getauxval; g.restype = ctypes.c_ulong; print(g(16), g(26))"
+
+
+def arm64_cpu_files(root: Path, python: str, cpu: str) -> str:
+    """Write the ``/sys`` CPU lists and the ``/proc/cpuinfo`` of QEMU_CPU=``cpu`` into the arm64 root.
+
+    XNNPACK (LiteRT's default delegate, what a phone runs) asks the cpuinfo library which kernels the CPU
+    can run. In a bare chroot cpuinfo finds no ``/sys/devices/system/cpu/{possible,present}`` and XNNPACK
+    quietly stays out: every file then runs on the builtin kernels (float outputs bitwise equal with and
+    without the delegate, measured), not what a phone runs. Binding the host's ``/proc`` instead crashes
+    it (an x86 cpuinfo under qemu). So the files are written: one CPU, the features the emulated CPU
+    reports (its ``AT_HWCAP`` / ``AT_HWCAP2``, read inside the root) and its MIDR part number. Returns the
+    feature list.
+    """
+    import os
+    import subprocess
+
+    cpus = root / "sys" / "devices" / "system" / "cpu"
+    cpus.mkdir(parents=True, exist_ok=True)
+    for name in ("possible", "present", "online"):
+        (cpus / name).write_text("0\n")
+    (root / "proc").mkdir(exist_ok=True)
+    (root / "proc" / "cpuinfo").unlink(missing_ok=True)
+    got = subprocess.run(["chroot", str(root), python, "-c", PROBE], capture_output=True, text=True,
+                         env={**os.environ, "QEMU_CPU": cpu}, timeout=120)
+    try:
+        hwcap, hwcap2 = (int(x) for x in got.stdout.split())
+    except ValueError:
+        raise RuntimeError(f"reading the CPU features under QEMU_CPU={cpu} failed: "
+                           f"{(got.stderr.strip().splitlines() or ['no output'])[-1][:300]}") from None
+    features = [n for i, n in enumerate(HWCAP) if hwcap >> i & 1] + [n for i, n in enumerate(HWCAP2) if hwcap2 >> i & 1]
+    part = ARM_PARTS.get(cpu, 0)
+    (root / "proc" / "cpuinfo").write_text(
+        f"processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: {' '.join(features)}\nCPU implementer\t: 0x41\n"
+        f"CPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: {part:#05x}\nCPU revision\t: 0\n\n")
+    return " ".join(features)
+
+
 def run_arm64(f: dict, work: Path, args, cpu: str) -> dict:
     """``run_ids.py`` with the aarch64 ai-edge-litert, in the arm64 root under qemu (binfmt + chroot)."""
     import os
@@ -270,6 +315,10 @@ def run_arm64(f: dict, work: Path, args, cpu: str) -> dict:
     root = args.arm64_root
     if not (root / args.arm64_python.lstrip("/")).exists():
         return {"loaded": False, "stage": "setup", "error": f"no {args.arm64_python} in {root} (see the setup steps)"}
+    try:
+        features = arm64_cpu_files(root, args.arm64_python, cpu)
+    except (RuntimeError, OSError) as e:
+        return {"loaded": False, "stage": "setup", "error": str(e), "qemu_cpu": cpu}
     stage = root / ARM64_STAGE.lstrip("/")
     stage.mkdir(parents=True, exist_ok=True)
     shutil.copy(HERE / "run_ids.py", stage / "run_ids.py")
@@ -287,6 +336,7 @@ def run_arm64(f: dict, work: Path, args, cpu: str) -> dict:
     if out.exists():
         got["_out"] = np.load(out)
     got["qemu_cpu"] = cpu
+    got["cpu_features"] = features
     for p in (model, out):
         p.unlink(missing_ok=True)
     return got
@@ -384,7 +434,8 @@ def converter_check(keras: Path, texts: list[str], gold: np.ndarray, work: Path,
 # --- cells and the report -------------------------------------------------------------------------------
 
 def env_of(result: dict) -> dict:
-    return {k: result.get(k) for k in ("runtime", "version", "machine", "python", "numpy", "qemu_cpu") if result.get(k)}
+    return {k: result.get(k) for k in ("runtime", "version", "machine", "python", "numpy", "qemu_cpu", "cpu_features")
+            if result.get(k)}
 
 
 def cell(f: dict, column: str, got: dict, ref: np.ndarray | None, gold: np.ndarray) -> dict:
