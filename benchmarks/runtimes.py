@@ -90,6 +90,9 @@ def main() -> int:
     ap.add_argument("--arm64-cpus", default="cortex-a76",
                     help="comma-separated QEMU_CPU models to emulate, one column each (default: %(default)s, a\n"
                          "common phone core with dot-product; e.g. cortex-a76,cortex-a55,max)")
+    ap.add_argument("--arm64-qemu", type=Path, default=None,
+                    help="a qemu-aarch64 binary to run the arm64 root with (copied into it, -cpu CPU), instead\n"
+                         "of binfmt's registered qemu-user-static; e.g. Debian trixie's QEMU 10 (default: binfmt)")
     ap.add_argument("--converter-check", type=Path, default=None, metavar="KERAS",
                     help="a distilled student.keras (its tokenizer.json beside it): convert it dynamic-range with\n"
                          "each setting of CONVERTER_VARIANTS and report op versions, min_runtime_version,\n"
@@ -273,7 +276,19 @@ HWCAP2 = ("dcpodp sve2 sveaes svepmull svebitperm svesha3 svesm4 flagm2 frint sv
 PROBE = "import ctypes; g = ctypes.CDLL(None).getauxval; g.restype = ctypes.c_ulong; print(g(16), g(26))"
 
 
-def arm64_cpu_files(root: Path, python: str, cpu: str) -> str:
+def arm64_prefix(root: Path, qemu: Path | None, cpu: str) -> tuple[list[str], dict]:
+    """How to start an aarch64 program in ``root``: through binfmt's registered qemu with ``QEMU_CPU``, or
+    through the given ``qemu-aarch64`` binary (copied into the root) with ``-cpu``."""
+    import os
+    if qemu is None:
+        return ["chroot", str(root)], {**os.environ, "QEMU_CPU": cpu}
+    inside = root / "kdedge-qemu-aarch64"
+    if not inside.exists() or inside.read_bytes() != qemu.read_bytes():
+        shutil.copy(qemu, inside)
+    return ["chroot", str(root), "/kdedge-qemu-aarch64", "-cpu", cpu], dict(os.environ)
+
+
+def arm64_cpu_files(root: Path, python: str, cpu: str, qemu: Path | None = None) -> str:
     """Write the ``/sys`` CPU lists and the ``/proc/cpuinfo`` of QEMU_CPU=``cpu`` into the arm64 root.
 
     XNNPACK (LiteRT's default delegate, what a phone runs) asks the cpuinfo library which kernels the CPU
@@ -293,8 +308,8 @@ def arm64_cpu_files(root: Path, python: str, cpu: str) -> str:
         (cpus / name).write_text("0\n")
     (root / "proc").mkdir(exist_ok=True)
     (root / "proc" / "cpuinfo").unlink(missing_ok=True)
-    got = subprocess.run(["chroot", str(root), python, "-c", PROBE], capture_output=True, text=True,
-                         env={**os.environ, "QEMU_CPU": cpu}, timeout=120)
+    prefix, env = arm64_prefix(root, qemu, cpu)
+    got = subprocess.run([*prefix, python, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120)
     try:
         hwcap, hwcap2 = (int(x) for x in got.stdout.split())
     except ValueError:
@@ -316,7 +331,7 @@ def run_arm64(f: dict, work: Path, args, cpu: str) -> dict:
     if not (root / args.arm64_python.lstrip("/")).exists():
         return {"loaded": False, "stage": "setup", "error": f"no {args.arm64_python} in {root} (see the setup steps)"}
     try:
-        features = arm64_cpu_files(root, args.arm64_python, cpu)
+        features = arm64_cpu_files(root, args.arm64_python, cpu, args.arm64_qemu)
     except (RuntimeError, OSError) as e:
         return {"loaded": False, "stage": "setup", "error": str(e), "qemu_cpu": cpu}
     stage = root / ARM64_STAGE.lstrip("/")
@@ -329,13 +344,14 @@ def run_arm64(f: dict, work: Path, args, cpu: str) -> dict:
         ids = ids[:args.arm64_max_eval]
     np.save(stage / "ids.npy", ids)
     out = stage / f"{f['slug']}.out.npy"
-    env = {**os.environ, "QEMU_CPU": cpu}
-    got = run_child(["chroot", str(root), args.arm64_python, f"{ARM64_STAGE}/run_ids.py", "ai_edge_litert",
+    prefix, env = arm64_prefix(root, args.arm64_qemu, cpu)
+    got = run_child([*prefix, args.arm64_python, f"{ARM64_STAGE}/run_ids.py", "ai_edge_litert",
                      f"{ARM64_STAGE}/{model.name}", f"{ARM64_STAGE}/ids.npy"], Path(f"{ARM64_STAGE}/{out.name}"),
                     args.timeout, env=env)
     if out.exists():
         got["_out"] = np.load(out)
     got["qemu_cpu"] = cpu
+    got["qemu"] = str(args.arm64_qemu) if args.arm64_qemu else "binfmt (qemu-user-static)"
     got["cpu_features"] = features
     for p in (model, out):
         p.unlink(missing_ok=True)
@@ -434,7 +450,8 @@ def converter_check(keras: Path, texts: list[str], gold: np.ndarray, work: Path,
 # --- cells and the report -------------------------------------------------------------------------------
 
 def env_of(result: dict) -> dict:
-    return {k: result.get(k) for k in ("runtime", "version", "machine", "python", "numpy", "qemu_cpu", "cpu_features")
+    return {k: result.get(k) for k in ("runtime", "version", "machine", "python", "numpy", "qemu", "qemu_cpu",
+                                  "cpu_features")
             if result.get(k)}
 
 
