@@ -7,6 +7,8 @@ folder is the script's first ``sys.path`` entry) and kdedge from the install.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shlex
 import subprocess
 import sys
@@ -20,6 +22,11 @@ from kdedge.measure.report import render_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+
+
+def digest(obj) -> str:
+    """16 hex digits of sha256 over ``obj`` as sorted JSON: the name of a sweep's run folder for a setting."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run_timed(commands: dict[str, list[str]]) -> dict[str, float]:

@@ -21,23 +21,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from common import ROOT
+from common import ROOT, digest
 
 from kdedge.io import read_json, write_figure, write_json, write_text
 from kdedge.measure.machine import machine_info
 from kdedge.stages.distill import DistillConfig, run_distill
 from kdedge.stages.student import StudentConfig, run_student
-
-
-def digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
 TWIN_FIELDS = ("epochs", "batch_size", "lr", "schedule", "seed", "freeze_embeddings", "keep")

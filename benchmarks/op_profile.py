@@ -33,13 +33,10 @@ import numpy as np
 
 from common import ROOT
 
+from converters.flatbuffer import read_model, schema as tflite_schema, write_model
 from kdedge.data.splits import iter_jsonl
 from kdedge.io import write_figure, write_json, write_text
 from kdedge.measure.machine import machine_info
-
-
-def _schema():
-    return importlib.import_module("tensorflow.lite.python.schema_py_generated")
 
 
 def _litert():
@@ -52,24 +49,6 @@ def op_names(schema) -> dict[int, str]:
 
 def type_names(schema) -> dict[int, str]:
     return {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-
-
-def load_model(content: bytes):
-    """The file as a mutable ``ModelT``; buffers stored after the flatbuffer (offset/size) are inlined."""
-    schema = _schema()
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(content, 0))
-    for buf in model.buffers:
-        if getattr(buf, "offset", 0) and buf.offset > 1:
-            buf.data = bytearray(content[buf.offset:buf.offset + buf.size])
-            buf.offset, buf.size = 0, 0
-    return model
-
-
-def pack(model) -> bytes:
-    import flatbuffers
-    builder = flatbuffers.Builder(1 << 20)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
 
 
 def interpreter(content: bytes, xnnpack: bool, preserve: bool = False, allocate: bool = True):
@@ -105,7 +84,7 @@ def median_text_ids(path: Path, data: Path, split: str) -> tuple[np.ndarray, str
 
 
 def profile(path: Path, ids: np.ndarray, runs: int, warmup: int) -> dict:
-    schema = _schema()
+    schema = tflite_schema()
     names, types = op_names(schema), type_names(schema)
     content = path.read_bytes()
     full = interpreter(content, xnnpack=False, preserve=True)
@@ -113,7 +92,7 @@ def profile(path: Path, ids: np.ndarray, runs: int, warmup: int) -> dict:
     full.invoke()
     whole = {"builtin_us": p50_us(full, runs, warmup),
              "xnnpack_us": p50_us(_fed(interpreter(content, xnnpack=True), ids), runs, warmup)}
-    model = load_model(content)
+    model = read_model(content)
     graph = model.subgraphs[0]
     all_ops, graph_in, graph_out = graph.operators, graph.inputs, graph.outputs
     signatures, metadata = model.signatureDefs, model.metadata
@@ -144,7 +123,7 @@ def profile(path: Path, ids: np.ndarray, runs: int, warmup: int) -> dict:
                 rows.append(row)
                 continue
             graph.operators, graph.inputs, graph.outputs = [op], feeds, list(op.outputs)
-            one = pack(model)
+            one = write_model(model, len(content))
             timings = {}
             for mode, xnn in (("builtin_us", False), ("xnnpack_us", True)):
                 interp = interpreter(one, xnnpack=xnn, allocate=False)
@@ -266,12 +245,13 @@ def main() -> int:
         if not f.is_file():
             p.error(f"--file {f}: no such file")
     dataset = json.loads((args.data / "config.json").read_text())["dataset"]
-    ids, text = median_text_ids(args.file[0], args.data, args.split)
-    files = []
-    for f in args.file:
-        f_ids, _ = median_text_ids(f, args.data, args.split)
+    files, first = [], None
+    for f in args.file:  # each file tokenizes with its own vocabulary; the report names the first one's text
+        f_ids, f_text = median_text_ids(f, args.data, args.split)
+        first = first or (f_ids, f_text)
         print(f"profiling {f} ...", file=sys.stderr, flush=True)
         files.append(profile(f, f_ids, args.runs, args.warmup))
+    ids, text = first
     report = {"dataset": dataset, "command": "python benchmarks/op_profile.py " + shlex.join(sys.argv[1:]),
               "split": args.split, "text": text, "tokens": int((ids != 0).sum()), "runs": args.runs,
               "warmup": args.warmup, "machine": machine_info(), "files": files}

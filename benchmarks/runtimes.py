@@ -31,6 +31,7 @@ Usage (the venvs and the arm64 root are set up once by the commands in :data:`SE
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import re
@@ -288,6 +289,24 @@ def arm64_prefix(root: Path, qemu: Path | None, cpu: str) -> tuple[list[str], di
     return ["chroot", str(root), "/kdedge-qemu-aarch64", "-cpu", cpu], dict(os.environ)
 
 
+@functools.lru_cache(maxsize=None)
+def arm64_cpu_features(root: Path, python: str, cpu: str, qemu: Path | None = None) -> tuple[str, ...]:
+    """The features the emulated CPU reports (its ``AT_HWCAP`` / ``AT_HWCAP2``, read inside the root); read
+    once per CPU model (a start of Python under qemu costs seconds).
+
+    Raises:
+        RuntimeError: the probe printed no feature words (the CPU model is unknown to this qemu, ...).
+    """
+    prefix, env = arm64_prefix(root, qemu, cpu)
+    got = subprocess.run([*prefix, python, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120)
+    try:
+        hwcap, hwcap2 = (int(x) for x in got.stdout.split())
+    except ValueError:
+        raise RuntimeError(f"reading the CPU features under QEMU_CPU={cpu} failed: "
+                           f"{(got.stderr.strip().splitlines() or ['no output'])[-1][:300]}") from None
+    return tuple([n for i, n in enumerate(HWCAP) if hwcap >> i & 1] + [n for i, n in enumerate(HWCAP2) if hwcap2 >> i & 1])
+
+
 def arm64_cpu_files(root: Path, python: str, cpu: str, qemu: Path | None = None) -> str:
     """Write the ``/sys`` CPU lists and the ``/proc/cpuinfo`` of QEMU_CPU=``cpu`` into the arm64 root.
 
@@ -296,26 +315,15 @@ def arm64_cpu_files(root: Path, python: str, cpu: str, qemu: Path | None = None)
     quietly stays out: every file then runs on the builtin kernels (float outputs bitwise equal with and
     without the delegate, measured), not what a phone runs. Binding the host's ``/proc`` instead crashes
     it (an x86 cpuinfo under qemu). So the files are written: one CPU, the features the emulated CPU
-    reports (its ``AT_HWCAP`` / ``AT_HWCAP2``, read inside the root) and its MIDR part number. Returns the
-    feature list.
+    reports (:func:`arm64_cpu_features`) and its MIDR part number. Returns the feature list.
     """
-    import os
-    import subprocess
-
     cpus = root / "sys" / "devices" / "system" / "cpu"
     cpus.mkdir(parents=True, exist_ok=True)
     for name in ("possible", "present", "online"):
         (cpus / name).write_text("0\n")
     (root / "proc").mkdir(exist_ok=True)
-    (root / "proc" / "cpuinfo").unlink(missing_ok=True)
-    prefix, env = arm64_prefix(root, qemu, cpu)
-    got = subprocess.run([*prefix, python, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120)
-    try:
-        hwcap, hwcap2 = (int(x) for x in got.stdout.split())
-    except ValueError:
-        raise RuntimeError(f"reading the CPU features under QEMU_CPU={cpu} failed: "
-                           f"{(got.stderr.strip().splitlines() or ['no output'])[-1][:300]}") from None
-    features = [n for i, n in enumerate(HWCAP) if hwcap >> i & 1] + [n for i, n in enumerate(HWCAP2) if hwcap2 >> i & 1]
+    (root / "proc" / "cpuinfo").unlink(missing_ok=True)  # the probe must not read another CPU's file
+    features = arm64_cpu_features(root, python, cpu, qemu)
     part = ARM_PARTS.get(cpu, 0)
     (root / "proc" / "cpuinfo").write_text(
         f"processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: {' '.join(features)}\nCPU implementer\t: 0x41\n"
@@ -325,8 +333,6 @@ def arm64_cpu_files(root: Path, python: str, cpu: str, qemu: Path | None = None)
 
 def run_arm64(f: dict, work: Path, args, cpu: str) -> dict:
     """``run_ids.py`` with the aarch64 ai-edge-litert, in the arm64 root under qemu (binfmt + chroot)."""
-    import os
-
     root = args.arm64_root
     if not (root / args.arm64_python.lstrip("/")).exists():
         return {"loaded": False, "stage": "setup", "error": f"no {args.arm64_python} in {root} (see the setup steps)"}

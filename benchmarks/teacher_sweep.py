@@ -23,21 +23,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import shlex
 import sys
 from pathlib import Path
 
-from common import ROOT
+from common import ROOT, digest
 
 from kdedge.io import read_json, write_figure, write_json, write_text
 from kdedge.measure.machine import machine_info
 from kdedge.stages.teacher import TeacherConfig, run_teacher
-
-
-def digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def folder_of(cfg: TeacherConfig, data: Path, work: Path) -> Path:

@@ -3,6 +3,7 @@
     keras_to_tflite.py  keras_to_tflite: a tf-keras student in float32, dynamic-range, float16 or int8
     hf_to_tflite.py     hf_bert_to_tflite: a transformers TF BERT classifier at a fixed length, in float32,
                         dynamic-range or full-integer int8
+    flatbuffer.py       read_model / write_model: a .tflite in TFLite's object API and back (offset buffers inline)
     embedding_lookup.py the embedding GATHER rewritten as EMBEDDING_LOOKUP (the op int4 tables ride in)
     int4.py             int4_tflite: int4 table, conv and dense weights (ai-edge-quantizer, optional)
     sensitivity.py      per-layer int8 error; int8 with the worst layers left float

@@ -16,15 +16,9 @@ table along axis 0 (batch_dims 0) by int32 ids qualifies; other GATHERs are left
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 
-from converters.errors import ConverterError
-
-
-def _schema():
-    return importlib.import_module("tensorflow.lite.python.schema_py_generated")
+from converters.flatbuffer import read_model, schema as _schema, write_model
 
 
 def _opcode(schema, model, builtin: int) -> int:
@@ -71,12 +65,8 @@ def gather_to_embedding_lookup(content: bytes) -> tuple[bytes, int]:
     Raises:
         ConverterError: ``content`` is not a TFLite flatbuffer.
     """
-    import flatbuffers
-
-    if len(content) < 8 or content[4:8] != b"TFL3":
-        raise ConverterError("not a TFLite model (no TFL3 identifier)")
+    model = read_model(content)
     schema = _schema()
-    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     ops = schema.BuiltinOperator
     done = 0
     for graph in model.subgraphs:
@@ -112,13 +102,7 @@ def gather_to_embedding_lookup(content: bytes) -> tuple[bytes, int]:
         graph.operators = rewritten
     if not done:
         return content, 0
-    for buf in model.buffers:  # buffers kept after the flatbuffer come back inline (the flatbuffer moves)
-        if buf.offset and buf.offset > 1:
-            buf.data = bytearray(content[buf.offset:buf.offset + buf.size])
-            buf.offset, buf.size = 0, 0
-    b = flatbuffers.Builder(len(content) + 4096)
-    b.Finish(model.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output()), done
+    return write_model(model, len(content) + 4096), done
 
 
 def _qualifies(model, graph, op) -> bool:

@@ -30,7 +30,6 @@ import zipfile
 
 import flatbuffers
 
-from converters.errors import ConverterError
 
 METADATA_NAME = "TFLITE_METADATA"  # the model metadata entry MediaPipe and the Task Library look for
 IDENTIFIER = b"M001"
@@ -131,16 +130,10 @@ def with_metadata(model: bytes, metadata: bytes, files: dict[str, bytes]) -> byt
     Raises:
         ConverterError: ``model`` is not a TFLite flatbuffer.
     """
-    import importlib
+    from converters.flatbuffer import read_model, schema as tflite_schema, write_model
 
-    schema = importlib.import_module("tensorflow.lite.python.schema_py_generated")
-    if len(model) < 8 or model[4:8] != b"TFL3":
-        raise ConverterError("not a TFLite model (no TFL3 identifier)")
-    m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
-    for buf in m.buffers or []:  # buffers kept after the flatbuffer (offset/size; ai-edge-quantizer writes
-        if buf.offset and buf.offset > 1:  # them) come back inline: the repacked flatbuffer moves
-            buf.data = bytearray(model[buf.offset:buf.offset + buf.size])
-            buf.offset, buf.size = 0, 0
+    schema = tflite_schema()
+    m = read_model(model)
     m.metadata = [e for e in (m.metadata or []) if _name(e.name) != METADATA_NAME]
     buffer = schema.BufferT()
     buffer.data = bytearray(metadata)
@@ -149,10 +142,8 @@ def with_metadata(model: bytes, metadata: bytes, files: dict[str, bytes]) -> byt
     entry.name = METADATA_NAME
     entry.buffer = len(m.buffers) - 1
     m.metadata.append(entry)
-    b = flatbuffers.Builder(len(model) + len(metadata) + 1024)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
     archive = io.BytesIO()
-    archive.write(bytes(b.Output()))
+    archive.write(write_model(m, len(model) + len(metadata) + 1024))
     with zipfile.ZipFile(archive, "a", compression=zipfile.ZIP_STORED) as z:
         for file_name, content in files.items():
             info = zipfile.ZipInfo(file_name, date_time=(1980, 1, 1, 0, 0, 0))  # no clock in the bytes

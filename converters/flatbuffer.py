@@ -1,0 +1,40 @@
+"""A ``.tflite`` in TFLite's mutable object API and back: what every flatbuffer edit here starts and ends with."""
+
+from __future__ import annotations
+
+import importlib
+
+from converters.errors import ConverterError
+
+
+def schema():
+    """TFLite's generated flatbuffer schema (object API): ``ModelT``, ``BuiltinOperator``, ..."""
+    return importlib.import_module("tensorflow.lite.python.schema_py_generated")
+
+
+def read_model(content: bytes):
+    """``content`` as a mutable ``ModelT``.
+
+    Buffers kept after the flatbuffer (offset/size, as ai-edge-quantizer writes them) come back inline:
+    a repacked flatbuffer has another length, so their offsets would point at the wrong bytes.
+
+    Raises:
+        ConverterError: ``content`` is not a TFLite flatbuffer.
+    """
+    if len(content) < 8 or content[4:8] != b"TFL3":
+        raise ConverterError("not a TFLite model (no TFL3 identifier)")
+    model = schema().ModelT.InitFromPackedBuf(bytearray(content), 0)
+    for buf in model.buffers or []:
+        if buf.offset and buf.offset > 1:
+            buf.data = bytearray(content[buf.offset:buf.offset + buf.size])
+            buf.offset, buf.size = 0, 0
+    return model
+
+
+def write_model(model, size_hint: int = 1024) -> bytes:
+    """The ``.tflite`` bytes of ``model`` (``size_hint``: the builder's initial size, e.g. the input's)."""
+    import flatbuffers
+
+    b = flatbuffers.Builder(size_hint)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
