@@ -13,6 +13,11 @@ retrained; an interrupted one resumes from its checkpoints (``kdedge teacher --r
 training time. On SST-2 the eval split is GLUE dev, the split every SST-2 result here is reported on, so
 picking a recipe by it is picking on the reported split; the table says so.
 
+A config may also list ``ensembles``: ``{"name": ..., "members": [variant names]}``. An ensemble's
+prediction is the mean of its members' logits; its eval accuracy is computed from each member's eval
+logits in the logit store (the teacher stage keeps them there; a missing one is recomputed), once all
+its members are trained.
+
 Usage::
 
     python benchmarks/teacher_sweep.py --config benchmarks/configs/sst2_teachers.json \\
@@ -28,11 +33,14 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
 from common import ROOT, digest
 
+from kdedge import layout
 from kdedge.io import read_json, write_figure, write_json, write_text
 from kdedge.measure.machine import machine_info
 from kdedge.stages.teacher import TeacherConfig, run_teacher
+from kdedge.training.logit_store import default_cache_dir
 
 
 def folder_of(cfg: TeacherConfig, data: Path, work: Path) -> Path:
@@ -53,6 +61,28 @@ def run_variant(variant: dict, base: dict, data: Path, work: Path, train: bool) 
             "examples": m["eval"]["examples"], "steps": m["steps"], "train_seconds": m.get("train_seconds")}
 
 
+def run_ensemble(ensemble: dict, rows: list[dict], data: Path, cache: Path) -> dict:
+    """Accuracy of the mean of the members' eval logits; None while a member is not trained."""
+    from kdedge.data import Split
+    from kdedge.training.fine_tune import evaluate
+    from kdedge.training.transfer import CachedTeacher
+
+    by_name = {row["name"]: row for row in rows}
+    members = [by_name.get(name) for name in ensemble["members"]]
+    out = {"name": ensemble["name"], "members": ensemble["members"],
+           "member_accuracy": [m["accuracy"] if m else None for m in members]}
+    if any(m is None or m["accuracy"] is None for m in members):
+        return {**out, "accuracy": None}
+    evals = Split.from_jsonl(data / layout.EVAL, "eval")
+    logits = [CachedTeacher(Path(m["folder"]), cache).logits(list(evals.texts), f"{m['name']} eval")[0]
+              for m in members]
+    for m, z in zip(members, logits):  # the store gave back what the teacher stage measured
+        if abs(evaluate(z, evals.labels)["accuracy"] - m["accuracy"]) > 1e-9:
+            raise SystemExit(f"{m['name']}: stored eval logits disagree with its metrics.json")
+    m = evaluate(np.mean(logits, axis=0), evals.labels)
+    return {**out, "accuracy": m["accuracy"], "eval_loss": m["loss"], "examples": m["examples"]}
+
+
 def render(r: dict) -> str:
     out = [f"# Teacher recipes: {r['name']}", "", "```", r["command"], "```", "",
            f"- Data: `{r['data']}` ({r['dataset']}); eval split: {r['eval_examples']} examples. On SST-2 it is "
@@ -70,6 +100,20 @@ def render(r: dict) -> str:
         out.append(f"| {row['name']} | {t['epochs']:g} | {t['lr']:g} | {t['warmup']:g} | {t['max_len']} | "
                    f"{t['batch_size']} | {t['seed']} | {acc} | {loss} | {row.get('steps', '')} | "
                    f"{row.get('train_seconds') or ''} |")
+    if r.get("ensembles"):
+        out += ["", "Ensembles: the mean of the members' logits (no training; each member's eval logits from the "
+                "logit store).", "",
+                "| ensemble | members (eval accuracy) | eval accuracy | eval loss | vs best member |",
+                "|---|---|---:|---:|---:|"]
+        for e in r["ensembles"]:
+            parts = "; ".join(f"{n} ({a:.2%})" if a is not None else f"{n} (not run)"
+                              for n, a in zip(e["members"], e["member_accuracy"]))
+            if e["accuracy"] is None:
+                out.append(f"| {e['name']} | {parts} | not run | | |")
+                continue
+            best = max(e["member_accuracy"])
+            out.append(f"| {e['name']} | {parts} | {e['accuracy']:.2%} | {e['eval_loss']:.4f} | "
+                       f"{100 * (e['accuracy'] - best):+.2f} pts |")
     if r["not_run"]:
         out += ["", "Not run for this report (in the config, left out with `--only` or `--no-train`): "
                 + "; ".join(r["not_run"]) + "."]
@@ -102,6 +146,8 @@ def main() -> int:
     p.add_argument("--only", action="append", default=None, help="a variant name to run (repeatable)")
     p.add_argument("--no-train", action="store_true", help="report the finished variants only; train nothing")
     p.add_argument("--results", type=Path, default=None, help="default benchmarks/results/<dataset>")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="the logit store holding the members' eval logits (default $KDEDGE_CACHE or ~/.cache/kdedge)")
     args = p.parse_args()
     config = json.loads(args.config.read_text())
     name = args.config.stem
@@ -115,10 +161,12 @@ def main() -> int:
     dataset = read_json(data / "config.json")["dataset"]
     rows = [run_variant(v, config.get("base", {}), data, work, train=not args.no_train)
             for v in config["variants"] if not args.only or v["name"] in args.only]
+    cache = args.cache_dir or default_cache_dir()
+    ensembles = [run_ensemble(e, rows, data, cache) for e in config.get("ensembles", [])]
     stats = read_json(data / "stats.json")
     report = {"name": name, "command": "python benchmarks/teacher_sweep.py " + shlex.join(sys.argv[1:]),
               "config": config, "data": str(data), "dataset": dataset, "machine": machine_info(),
-              "eval_examples": stats.get("eval", {}).get("examples"), "rows": rows,
+              "eval_examples": stats.get("eval", {}).get("examples"), "rows": rows, "ensembles": ensembles,
               "not_run": [r["name"] for r in rows if r["accuracy"] is None]
               + [n for n in names if args.only and n not in args.only]}
     results = args.results or ROOT / "benchmarks" / "results" / dataset

@@ -187,6 +187,19 @@ def read_classifier_metadata(content: bytes, source: str = "model") -> Classifie
                           output="logits" if output == "logits" else "probabilities", **info)
 
 
+def _trailing_pad(content: bytes, max_len: int) -> int | None:
+    """The trailing padding ``kdedge export`` recorded that the file may skip (``kdedge_trailing_pad``,
+    :mod:`converters.trailing_pad`); None when absent or not a number in ``[1, max_len)``."""
+    from converters.trailing_pad import PAD_ENTRY
+
+    raw = model_metadata_buffer(content, PAD_ENTRY)
+    try:
+        k = int(raw.decode("ascii")) if raw else None
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return k if k is not None and 0 < k < max_len else None
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
     z = np.asarray(z, dtype=np.float64)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
@@ -235,6 +248,10 @@ class TextClassifier:
                                   f"{len(self.info.labels)} labels")
         self.max_len = int(details[0]["shape"][1])
         self._row = np.zeros((1, self.max_len), dtype=np.int32)
+        self._content, self._num_threads = content, num_threads
+        self._output, self._output_q = out[0]["index"], out[0].get("quantization", (0.0, 0))
+        self.trailing_pad = _trailing_pad(content, self.max_len)
+        self._short: dict[int, tuple[object, int, np.ndarray]] = {}  # length -> (interpreter, input, row)
         self._input = details[0]["index"]
         self._batches: int | bool | None = None  # the batch the interpreter holds; False: it cannot batch
         self._can_batch: bool | None = None
@@ -259,14 +276,42 @@ class TextClassifier:
         """``[1, K]`` probabilities of one text once the interpreter holds one row: the per-request path of
         a server or an app, without the batch bookkeeping (same numbers as :meth:`probabilities_of_ids`)."""
         ids = self.tokenizer.ids(text)
-        row = self._row  # reused: set_tensor copies it into the interpreter
-        row.fill(self.tokenizer.pad_id)
+        if self.trailing_pad is not None and len(ids) + self.trailing_pad < self.max_len:
+            interp, index, row = self._shorter(len(ids) + self.trailing_pad)
+        else:
+            interp, index, row = self.model.interpreter, self._input, self._row
+        row.fill(self.tokenizer.pad_id)  # reused: set_tensor copies it into the interpreter
         row[0, :len(ids)] = ids
-        interp = self.model.interpreter
-        interp.set_tensor(self._input, row)
+        interp.set_tensor(index, row)
         interp.invoke()
-        out = self.model.output_value()  # a copy (get_tensor copies)
+        out = interp.get_tensor(self._output)  # a copy (get_tensor copies)
+        if self._output_q[0]:  # an integer output: dequantize
+            out = (out.astype(np.float32) - self._output_q[1]) * self._output_q[0]
         return (softmax(out) if self.info.output == "logits" else out).astype(np.float32, copy=False)
+
+    SHORT_STEP = 8  # short inputs are run at a multiple of this many ids: at most max_len / 8 interpreters
+
+    def _shorter(self, length: int):
+        """An interpreter of this file resized to ``length`` ids rounded up to :attr:`SHORT_STEP` (made once).
+
+        Only for a file whose metadata says how much trailing padding it may skip (a cnn written by
+        ``kdedge export``): its outputs at ``n + trailing_pad`` ids or more equal those at ``max_len``
+        (checked at export)."""
+        length = min(self.max_len, -(-length // self.SHORT_STEP) * self.SHORT_STEP)
+        if length == self.max_len:
+            return self.model.interpreter, self._input, self._row
+        if length not in self._short:
+            from kdedge.runtime import TFLiteModel
+            model = TFLiteModel(content=self._content, num_threads=self._num_threads, name=str(self.path))
+            interp = model.interpreter
+            try:
+                interp.resize_tensor_input(self._input, [1, length], strict=False)
+                interp.allocate_tensors()
+            except (RuntimeError, ValueError):  # the entry promised what the graph cannot do: full length
+                self.trailing_pad = None
+                return self.model.interpreter, self._input, self._row
+            self._short[length] = (interp, self._input, np.zeros((1, length), dtype=np.int32))
+        return self._short[length]
 
     def probabilities_of_ids(self, ids: np.ndarray) -> np.ndarray:
         """``[n, K]`` probabilities of token ids ``[n, max_len]`` (what :attr:`tokenizer` makes of texts, or

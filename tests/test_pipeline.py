@@ -201,7 +201,9 @@ def test_exported_students_are_self_describing_and_predict_reads_them(run, tmp_p
     students = [m for m in manifest["models"] if m["kind"] in ("student", "baseline")]
     assert students and all(m["metadata"] and m["output"] == "probabilities" for m in students)
     assert all(m["min_runtime_version"] for m in students)
+    assert {m["name"]: m["trailing_pad"] for m in students} == {m["name"]: 5 for m in students}  # cnn: widths 3-5
     clf = TextClassifier(run / "export" / "student_int8.tflite")
+    assert clf.trailing_pad == 5
     assert clf.labels == ["negative", "positive"] and clf.info.min_parser_version == "1.2.1"
     assert "cnn" in clf.info.name and clf.info.author == "kdedge"
     probs = clf.probabilities(["a wonderful film", "a dull boring plot"])
@@ -278,11 +280,13 @@ def test_a_format_1_student_still_exports_and_benches_without_metadata(run, tmp_
           "--cache-dir", str(run.parent / "cache"), "--out", str(tmp_path / "k")])
     capsys.readouterr()
     main(["export", "--distill-dir", str(tmp_path / "k"), "--data", str(run / "data"), "--no-teacher",
-          "--modes", "float32,int8", "--calibration-examples", "50", "--out", str(tmp_path / "e")])
+          "--modes", "float32,int8", "--calibration-examples", "50", "--no-skip-padding",
+          "--out", str(tmp_path / "e")])
     said = capsys.readouterr().out
     assert "no metadata in the student files" in said and "kdedge-word-tokenizer/1" in said
     manifest = json.loads((tmp_path / "e" / "manifest.json").read_text())
     assert manifest["metadata"] is False and all(not m["metadata"] for m in manifest["models"])
+    assert all(m["trailing_pad"] is None for m in manifest["models"])  # --no-skip-padding: the converter's graph
     main(["bench", "--export-dir", str(tmp_path / "e"), "--data", str(run / "data"), "--out", str(tmp_path / "b"),
           "--threads", "1", "--xnnpack", "on", "--lengths", "8", "--min-runs", "20", "--time-cap", "0.1",
           "--no-probe"])

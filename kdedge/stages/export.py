@@ -69,6 +69,13 @@ class ExportConfig:
                                       "(TF's default; the file needs LiteRT >= 2.17). --no-dense-per-channel "
                                       "writes one scale per tensor: a file older runtimes load (tflite-runtime "
                                       "2.14 measured; apps pinned to tensorflow-lite 2.16.1).")
+    # On: a cnn file runs at any length <= its own; kdedge's TextClassifier cuts a short text's trailing
+    # padding (same outputs, checked on the check examples; end-to-end latency in benchmarks/results/sst2).
+    skip_padding: bool = setting(True, "cnn students: let the file run at any length up to max_len (the convolutions' "
+                                 "squeeze RESHAPEs dropped, max over time taken on the 4-D output) and record "
+                                 "how much trailing padding can be cut without changing an output; checked on "
+                                 "the check examples. MediaPipe and LiteRT still see the same [1, L] input. "
+                                 "--no-skip-padding keeps the converter's graph.")
     check_examples: int = setting(512, "Eval examples compared between each .tflite and Keras.")
     # None: no gate. E.g. 0.99 refuses a variant that loses a point out of a hundred.
     min_retention: float | None = setting(
@@ -187,7 +194,7 @@ def _export_into(out: Path, final: Path, distill_dir: Path, teacher_dir, data_di
                 "metadata": student.card is not None, "models": export_student(student, out, cfg)}
     student.tokenizer.save(out / layout.TOKENIZER)
     if cfg.sensitivity or cfg.keep_float:
-        manifest["models"] += export_sensitivity(student, out, cfg.keep_float)
+        manifest["models"] += export_sensitivity(student, out, cfg.keep_float, cfg.skip_padding)
     if (distill_dir / layout.BASELINE).exists():
         manifest["models"].append(export_baseline(distill_dir / layout.BASELINE, out, student, cfg))
     if cfg.teacher:
@@ -315,8 +322,21 @@ def tflite_logits(content_or_path, feeds: list[dict[str, np.ndarray]]) -> np.nda
     return np.concatenate([model(f) for f in feeds], axis=0)
 
 
-def _checked_entry(student: _Student, content: bytes, out: Path, file: str, **fields) -> dict:
+def _skip_padding(content: bytes, student: _Student, skip: bool) -> tuple[bytes, int | None]:
+    """``content`` rewritten to run at any length (a cnn's; checked on the check ids) and the trailing padding
+    it may skip; ``content`` and None for every other student, or with ``skip`` off."""
+    from converters.trailing_pad import check_trailing_pad, skip_trailing_padding
+
+    rewritten = skip_trailing_padding(content) if skip else None
+    if rewritten is None:
+        return content, None
+    check_trailing_pad(content, rewritten[0], rewritten[1], student.check_ids, student.tokenizer.pad_id)
+    return rewritten
+
+
+def _checked_entry(student: _Student, content: bytes, out: Path, file: str, skip: bool, **fields) -> dict:
     """Write a student ``.tflite``; its manifest entry with the check against the Keras student."""
+    content, pad = _skip_padding(content, student, skip)
     if student.card is not None:
         content = student.card.stamp(content, student.tokenizer, file, fields.get("quantization", ""))
     lite = tflite_logits(content, [{"input_ids": r[None, :]} for r in student.check_ids])
@@ -324,6 +344,7 @@ def _checked_entry(student: _Student, content: bytes, out: Path, file: str, **fi
     return {"name": file.removesuffix(".tflite"), "file": file, "kind": "student", **fields,
             "inputs": ["input_ids"], "tokenizer": layout.TOKENIZER, "bytes": len(content),
             "sha256": sha256_file(out / file), **_file_fields(content, student.card, student.output),
+            "trailing_pad": pad,
             "check": {"examples": len(student.check_ids),
                       "label_agreement_with_keras": float((lite.argmax(1) == student.keras_logits.argmax(1)).mean()),
                       "max_abs_logit_error": float(np.abs(lite - student.keras_logits).max())}}
@@ -343,12 +364,12 @@ def export_student(student: _Student, out: Path, cfg: ExportConfig) -> list[dict
             content = keras_to_tflite(student.model, mode, student.representative if mode == "int8" else None,
                                       dense_per_channel=cfg.dense_per_channel)
         seconds = round(time.perf_counter() - t0, 2)
-        entries.append(_checked_entry(student, content, out, layout.student_tflite(mode), quantization=mode,
-                                      convert_seconds=seconds))
+        entries.append(_checked_entry(student, content, out, layout.student_tflite(mode), skip=cfg.skip_padding,
+                                      quantization=mode, convert_seconds=seconds))
     return entries
 
 
-def export_sensitivity(student: _Student, out: Path, keep_float: int) -> list[dict]:
+def export_sensitivity(student: _Student, out: Path, keep_float: int, skip_padding: bool) -> list[dict]:
     """``sensitivity.{json,md}``; with ``keep_float`` also the mixed-precision file (its entry returned)."""
     from converters.sensitivity import layer_sensitivity, mixed_precision_tflite
     from kdedge.measure.report import render_sensitivity
@@ -360,7 +381,8 @@ def export_sensitivity(student: _Student, out: Path, keep_float: int) -> list[di
         return []
     nodes = [layer["tensor"] for layer in layers[:keep_float]]
     content = mixed_precision_tflite(student.model, student.representative, nodes)
-    return [_checked_entry(student, content, out, layout.MIXED_TFLITE, quantization="int8-mixed", float_nodes=nodes)]
+    return [_checked_entry(student, content, out, layout.MIXED_TFLITE, skip=skip_padding,
+                           quantization="int8-mixed", float_nodes=nodes)]
 
 
 def export_baseline(path: Path, out: Path, student: _Student, cfg: ExportConfig) -> dict:
@@ -370,14 +392,14 @@ def export_baseline(path: Path, out: Path, student: _Student, cfg: ExportConfig)
 
     model = load_student(path)
     model = with_softmax(model) if cfg.output == "probabilities" else model
-    content = keras_to_tflite(model, "float32")
+    content, pad = _skip_padding(keras_to_tflite(model, "float32"), student, cfg.skip_padding)
     if student.card is not None:
         content = student.card.stamp(content, student.tokenizer, layout.BASELINE_TFLITE, "float32")
     write_bytes(out / layout.BASELINE_TFLITE, content)
     return {"name": "baseline_float32", "file": layout.BASELINE_TFLITE, "kind": "baseline",
             "quantization": "float32", "inputs": ["input_ids"], "tokenizer": layout.TOKENIZER,
             "bytes": len(content), "sha256": sha256_file(out / layout.BASELINE_TFLITE),
-            **_file_fields(content, student.card, cfg.output)}
+            **_file_fields(content, student.card, cfg.output), "trailing_pad": pad}
 
 
 def _file_fields(content: bytes, card, output: str) -> dict:
