@@ -58,7 +58,8 @@ def run_variant(variant: dict, base: dict, data: Path, work: Path, train: bool) 
         run_teacher(data, out, cfg)
     m = read_json(out / "metrics.json")
     return {**row, "accuracy": m["eval"]["accuracy"], "eval_loss": m["eval"].get("loss"),
-            "examples": m["eval"]["examples"], "steps": m["steps"], "train_seconds": m.get("train_seconds")}
+            "examples": m["eval"]["examples"], "steps": m["steps"], "train_seconds": m.get("train_seconds"),
+            "resumed_at_step": m.get("resumed_at_step")}
 
 
 def run_ensemble(ensemble: dict, rows: list[dict], data: Path, cache: Path) -> dict:
@@ -83,6 +84,11 @@ def run_ensemble(ensemble: dict, rows: list[dict], data: Path, cache: Path) -> d
     return {**out, "accuracy": m["accuracy"], "eval_loss": m["loss"], "examples": m["examples"]}
 
 
+def _resumed(row: dict) -> str:
+    at = row.get("resumed_at_step")
+    return f" (steps {at}-{row['steps']} only: resumed)" if at else ""
+
+
 def render(r: dict) -> str:
     out = [f"# Teacher recipes: {r['name']}", "", "```", r["command"], "```", "",
            f"- Data: `{r['data']}` ({r['dataset']}); eval split: {r['eval_examples']} examples. On SST-2 it is "
@@ -99,7 +105,7 @@ def render(r: dict) -> str:
         loss = "" if row.get("eval_loss") is None else f"{row['eval_loss']:.4f}"
         out.append(f"| {row['name']} | {t['epochs']:g} | {t['lr']:g} | {t['warmup']:g} | {t['max_len']} | "
                    f"{t['batch_size']} | {t['seed']} | {acc} | {loss} | {row.get('steps', '')} | "
-                   f"{row.get('train_seconds') or ''} |")
+                   f"{row.get('train_seconds') or ''}{_resumed(row)} |")
     if r.get("ensembles"):
         out += ["", "Ensembles: the mean of the members' logits (no training; each member's eval logits from the "
                 "logit store).", "",
