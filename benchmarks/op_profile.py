@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT
+from common import ROOT, write_named_report
 
 from converters.flatbuffer import read_model, schema as tflite_schema, write_model
 from kdedge.data.splits import iter_jsonl
-from kdedge.io import write_figure, write_json, write_text
+from kdedge.io import write_figure, write_text
 from kdedge.measure.machine import machine_info
 
 
@@ -256,10 +256,8 @@ def main() -> int:
               "split": args.split, "text": text, "tokens": int((ids != 0).sum()), "runs": args.runs,
               "warmup": args.warmup, "machine": machine_info(), "files": files}
     results = args.results or ROOT / "benchmarks" / "results" / dataset
-    write_json(results / f"{args.name}.json", report)
-    write_text(results / f"{args.name}.md", render(report))
     plot(report, results / f"{args.name}.png")
-    print(render(report))
+    write_named_report(results, args.name, report, render(report))
     return 0
 
 

@@ -34,10 +34,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, digest
+from common import ROOT, digest, write_named_report
 
 from kdedge import layout
-from kdedge.io import read_json, write_figure, write_json, write_text
+from kdedge.io import read_json, write_figure
 from kdedge.measure.machine import machine_info
 from kdedge.stages.teacher import TeacherConfig, run_teacher
 from kdedge.training.logit_store import default_cache_dir
@@ -176,10 +176,8 @@ def main() -> int:
               "not_run": [r["name"] for r in rows if r["accuracy"] is None]
               + [n for n in names if args.only and n not in args.only]}
     results = args.results or ROOT / "benchmarks" / "results" / dataset
-    write_json(results / f"{name}.json", report)
-    write_text(results / f"{name}.md", render(report))
     plot(report, results / f"{name}.png")
-    print(render(report))
+    write_named_report(results, name, report, render(report))
     return 0
 
 

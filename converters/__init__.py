@@ -6,6 +6,7 @@
     flatbuffer.py       read_model / write_model: a .tflite in TFLite's object API and back (offset buffers inline)
     embedding_lookup.py the embedding GATHER rewritten as EMBEDDING_LOOKUP (the op int4 tables ride in)
     int4.py             int4_tflite: int4 table, conv and dense weights (ai-edge-quantizer, optional)
+    trailing_pad.py     a cnn file made to run at any length, and the trailing padding it may skip
     sensitivity.py      per-layer int8 error; int8 with the worst layers left float
     qat.py              quantization-aware training of the students (tfmot QuantizeConfigs)
     sparsity.py         magnitude / 2:4 pruning and weight clustering while training

@@ -38,3 +38,19 @@ def write_model(model, size_hint: int = 1024) -> bytes:
     b = flatbuffers.Builder(size_hint)
     b.Finish(model.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+def set_metadata(model, name: str, data: bytes) -> None:
+    """Give ``model`` (a ``ModelT``) the metadata entry ``name`` holding ``data`` in a new buffer, in place of
+    any entry of that name; the other entries are kept."""
+    s = schema()
+    buffer = s.BufferT()
+    buffer.data = bytearray(data)
+    model.buffers.append(buffer)
+    entry = s.MetadataT()
+    entry.name, entry.buffer = name, len(model.buffers) - 1
+    model.metadata = [e for e in (model.metadata or []) if _text(e.name) != name] + [entry]
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value or "")

@@ -130,18 +130,10 @@ def with_metadata(model: bytes, metadata: bytes, files: dict[str, bytes]) -> byt
     Raises:
         ConverterError: ``model`` is not a TFLite flatbuffer.
     """
-    from converters.flatbuffer import read_model, schema as tflite_schema, write_model
+    from converters.flatbuffer import read_model, set_metadata, write_model
 
-    schema = tflite_schema()
     m = read_model(model)
-    m.metadata = [e for e in (m.metadata or []) if _name(e.name) != METADATA_NAME]
-    buffer = schema.BufferT()
-    buffer.data = bytearray(metadata)
-    m.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(m.buffers) - 1
-    m.metadata.append(entry)
+    set_metadata(m, METADATA_NAME, metadata)
     archive = io.BytesIO()
     archive.write(write_model(m, len(model) + len(metadata) + 1024))
     with zipfile.ZipFile(archive, "a", compression=zipfile.ZIP_STORED) as z:
@@ -149,7 +141,3 @@ def with_metadata(model: bytes, metadata: bytes, files: dict[str, bytes]) -> byt
             info = zipfile.ZipInfo(file_name, date_time=(1980, 1, 1, 0, 0, 0))  # no clock in the bytes
             z.writestr(info, content)
     return archive.getvalue()
-
-
-def _name(value) -> str:
-    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value or "")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from converters.errors import ConverterError
-from converters.flatbuffer import read_model, schema, write_model
+from converters.flatbuffer import read_model, schema, set_metadata, write_model
 
 PAD_ENTRY = "kdedge_trailing_pad"  # Model.metadata entry: ASCII decimal k
 
@@ -106,17 +106,8 @@ def skip_trailing_padding(content: bytes) -> tuple[bytes, int] | None:
         return None  # a convolution that is not maxed over time (or no convolution at all)
     graph.operators = [op for i, op in enumerate(graph.operators) if i not in set(drop)]
     k = max(widths)
-    buffer = s.BufferT()
-    buffer.data = bytearray(str(k).encode())
-    model.buffers.append(buffer)
-    entry = s.MetadataT()
-    entry.name, entry.buffer = PAD_ENTRY, len(model.buffers) - 1
-    model.metadata = [e for e in (model.metadata or []) if _name(e.name) != PAD_ENTRY] + [entry]
+    set_metadata(model, PAD_ENTRY, str(k).encode())
     return write_model(model, len(content) + 1024), k
-
-
-def _name(value) -> str:
-    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value or "")
 
 
 def token_counts(ids: np.ndarray, pad_id: int = 0) -> np.ndarray:
