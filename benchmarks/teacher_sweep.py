@@ -43,8 +43,14 @@ from kdedge.stages.teacher import TeacherConfig, run_teacher
 from kdedge.training.logit_store import default_cache_dir
 
 
+# Settings added after the first sweep runs: left out of a folder's name while at their default, so
+# the folders of earlier runs keep their names.
+LATER_FIELDS = {"layer_decay": 1.0}
+
+
 def folder_of(cfg: TeacherConfig, data: Path, work: Path) -> Path:
-    return work / digest([dataclasses.asdict(cfg), str(data.resolve())])
+    fields = {k: v for k, v in dataclasses.asdict(cfg).items() if LATER_FIELDS.get(k, object()) != v}
+    return work / digest([fields, str(data.resolve())])
 
 
 def run_variant(variant: dict, base: dict, data: Path, work: Path, train: bool) -> dict:

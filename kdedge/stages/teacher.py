@@ -39,6 +39,10 @@ class TeacherConfig:
     lr: float = setting(3e-5, "Peak learning rate.")  # the usual BERT fine-tuning rate
     warmup: float = setting(0.1, "Warm-up fraction of the steps.")
     weight_decay: float = setting(0.01, "AdamW weight decay.")
+    # Howard & Ruder 2018, Clark et al. 2020 (ELECTRA): lower layers, which hold the general
+    # language knowledge, move less than the top ones. 1 is off (one learning rate for all).
+    layer_decay: float = setting(1.0, "Layer-wise LR decay: with n encoder layers, layer l gets lr x "
+                                 "decay^(n+1-l) (embeddings l=0, pooler and classifier n+1); 1 = off.")
     # head keeps the start; head+tail keeps the first quarter of the budget and the end (Sun et al.
     # 2019), where reviews tend to state their verdict. See benchmarks/results/imdb/truncation.md.
     truncation: str = setting("head", "Tokens kept from a text longer than max-len.", choices=TRUNCATIONS)
@@ -58,6 +62,8 @@ class TeacherConfig:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
+        if not 0 < self.layer_decay <= 1:
+            raise ConfigError(f"--layer-decay must be in (0, 1], got {self.layer_decay}")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"--warmup must be in [0, 1), got {self.warmup}")
         check_strategy(self.strategy)

@@ -57,19 +57,26 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg,
     schedule = batch_schedule(lengths, cfg.batch_size, cfg.epochs, cfg.seed)
     total_steps = len(schedule)
 
+    decay = getattr(cfg, "layer_decay", 1.0)
+    scales = lr_scales(model, decay) if decay != 1.0 else [1.0] * len(model.trainable_variables)
     with strategy.scope():
-        optimizer, _ = create_optimizer(
-            init_lr=cfg.lr, num_train_steps=total_steps, num_warmup_steps=int(cfg.warmup * total_steps),
-            weight_decay_rate=cfg.weight_decay)
+        # One AdamW per learning-rate scale: Adam's update does not change when its gradient is
+        # scaled, so a per-layer rate needs its own optimizer (same schedule, scaled peak).
+        optimizers = {scale: create_optimizer(
+            init_lr=cfg.lr * scale, num_train_steps=total_steps, num_warmup_steps=int(cfg.warmup * total_steps),
+            weight_decay_rate=cfg.weight_decay)[0] for scale in sorted(set(scales), reverse=True)}
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    groups = [(optimizers[scale], [i for i, s in enumerate(scales) if s == scale]) for scale in optimizers]
     manager = None
     if checkpoint_dir is not None:
-        ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+        # A single optimizer keeps the checkpoint layout of runs made before layer decay existed.
+        opt = {"optimizer": groups[0][0]} if len(groups) == 1 else {"optimizers": [g[0] for g in groups]}
+        ckpt = tf.train.Checkpoint(model=model, step=step, **opt)
         manager = tf.train.CheckpointManager(ckpt, str(checkpoint_dir), max_to_keep=1)
         if manager.latest_checkpoint:
             ckpt.restore(manager.latest_checkpoint)
 
-    train_step = _train_step(model, optimizer, strategy)
+    train_step = _train_step(model, groups, strategy)
     tf.random.set_seed(cfg.seed)
     start = time.perf_counter()
     done = int(step.numpy())
@@ -104,8 +111,29 @@ def evaluate(logits: np.ndarray, labels: np.ndarray) -> dict:
             "examples": int(len(labels))}
 
 
-def _train_step(model, optimizer, strategy):
-    """One optimizer step on a global batch split across ``strategy``'s replicas; returns its mean loss."""
+def lr_scales(model, decay: float) -> list[float]:
+    """Each trainable variable's learning-rate factor under layer-wise decay ``decay``.
+
+    A BERT of n encoder layers: the embeddings are depth 0, ``layer_._i`` depth i + 1, and the
+    pooler and classifier (everything else) depth n + 1; depth d gets ``decay ** (n + 1 - d)``.
+    """
+    import re
+
+    names = [v.name for v in model.trainable_variables]
+    layers = [re.search(r"/layer_\._(\d+)/", n) for n in names]
+    n = 1 + max((int(m.group(1)) for m in layers if m), default=-1)
+    if n == 0:
+        raise ValueError("layer-wise LR decay needs a BERT-style model (no 'layer_._<i>' variables found)")
+    depths = [int(m.group(1)) + 1 if m else 0 if "/embeddings/" in name else n + 1
+              for name, m in zip(names, layers)]
+    return [float(decay ** (n + 1 - d)) for d in depths]
+
+
+def _train_step(model, groups, strategy):
+    """One optimizer step on a global batch split across ``strategy``'s replicas; returns its mean loss.
+
+    ``groups``: ``(optimizer, indices of model.trainable_variables)`` pairs covering every variable.
+    """
     import tensorflow as tf
 
     def replica_step(input_ids, attention_mask, y, global_batch):
@@ -113,8 +141,10 @@ def _train_step(model, optimizer, strategy):
             logits = model(input_ids=input_ids, attention_mask=attention_mask, training=True).logits
             ce = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
             loss = tf.reduce_sum(ce) / global_batch  # summed over replicas: the global batch mean
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        variables = model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        for optimizer, indices in groups:
+            optimizer.apply_gradients([(grads[i], variables[i]) for i in indices])
         return loss
 
     @tf.function(reduce_retracing=True)

@@ -52,6 +52,48 @@ def test_fine_tune_resumes_exactly_where_it_stopped(tiny_teacher_init, tmp_path)
     np.testing.assert_allclose(a, b, atol=1e-4)
 
 
+def test_layer_decay_scales_each_layers_step_and_resumes(tiny_teacher_init, tmp_path):
+    from kdedge.training.fine_tune import lr_scales
+    from tests.support import make_sentences
+
+    rows = make_sentences(64, seed=6)
+    texts, labels = [r[0] for r in rows], np.array([r[1] for r in rows])
+    model, tok = load_teacher(tiny_teacher_init)
+    n = model.config.num_hidden_layers
+    scales = dict(zip((v.name for v in model.trainable_variables), lr_scales(model, 0.5)))
+    assert {s for name, s in scales.items() if "/embeddings/" in name} == {0.5 ** (n + 1)}
+    assert {s for name, s in scales.items() if "classifier" in name} == {1.0}
+    assert {s for name, s in scales.items() if "/layer_._0/" in name} == {0.5 ** n}
+
+    def first_step(decay):  # the change one step makes to each variable
+        model, tok = load_teacher(tiny_teacher_init)
+        before = [v.numpy().copy() for v in model.trainable_variables]
+        cfg = TeacherConfig(init=str(tiny_teacher_init), max_len=16, epochs=1, batch_size=16, lr=1e-3,
+                            warmup=0.0, layer_decay=decay)
+        fine_tune(model, tok, texts, labels, cfg, stop_after=1)
+        return [np.abs(v.numpy() - b).max() for v, b in zip(model.trainable_variables, before)]
+
+    flat, decayed = first_step(1.0), first_step(0.5)
+    assert sum(f > 1e-6 for f in flat) > len(flat) // 2
+    for name, scale, f, d in zip(scales, scales.values(), flat, decayed):
+        if f > 1e-6:  # Adam's first step is lr x sign(grad): the change scales with the rate
+            assert d == pytest.approx(scale * f, rel=1e-2), name
+
+    # Several optimizers checkpoint and resume like one.
+    cfg = TeacherConfig(init=str(tiny_teacher_init), max_len=16, epochs=1, batch_size=16, lr=1e-3,
+                        layer_decay=0.8, checkpoint_every=1)
+    m1, t1 = load_teacher(tiny_teacher_init)
+    fine_tune(m1, t1, texts, labels, cfg, tmp_path / "ckpt", stop_after=2)
+    m1, t1 = load_teacher(tiny_teacher_init)
+    assert fine_tune(m1, t1, texts, labels, cfg, tmp_path / "ckpt")["resumed_at_step"] == 2
+    m2, t2 = load_teacher(tiny_teacher_init)
+    fine_tune(m2, t2, texts, labels, cfg)
+    np.testing.assert_allclose(predict_logits(m1, t1, texts[:8], 16), predict_logits(m2, t2, texts[:8], 16),
+                               atol=1e-4)
+    with pytest.raises(ConfigError, match="--layer-decay"):
+        TeacherConfig(init=str(tiny_teacher_init), layer_decay=0.0).validate()
+
+
 def test_truncation_keeps_head_tail_or_both(tiny_teacher_init):
     from kdedge.models.teacher import tokenize
     _, tok = load_teacher(tiny_teacher_init)
