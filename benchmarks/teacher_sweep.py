@@ -103,13 +103,15 @@ def render(r: dict) -> str:
            f"- Machine: {r['machine'].get('cpu', '?')}, {r['machine'].get('cores', '?')} cores; commit "
            f"{r['machine'].get('git_commit', '?')}. `train s` is the fine-tune's wall time (other jobs may have "
            "shared the cores).", "",
-           "| recipe | epochs | peak lr | warm-up | max len | batch | seed | eval accuracy | eval loss | steps | train s |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| recipe | epochs | peak lr | warm-up | layer decay | max len | batch | seed | eval accuracy | eval loss "
+           "| steps | train s |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in r["rows"]:
         t = row["teacher"]
         acc = "not run" if row["accuracy"] is None else f"{row['accuracy']:.2%}"
         loss = "" if row.get("eval_loss") is None else f"{row['eval_loss']:.4f}"
-        out.append(f"| {row['name']} | {t['epochs']:g} | {t['lr']:g} | {t['warmup']:g} | {t['max_len']} | "
+        out.append(f"| {row['name']} | {t['epochs']:g} | {t['lr']:g} | {t['warmup']:g} | {t.get('layer_decay', 1.0):g} | "
+                   f"{t['max_len']} | "
                    f"{t['batch_size']} | {t['seed']} | {acc} | {loss} | {row.get('steps', '')} | "
                    f"{row.get('train_seconds') or ''}{_resumed(row)} |")
     if r.get("ensembles"):
