@@ -36,6 +36,7 @@ from kdedge.stages.bench import BenchConfig
 from kdedge.stages.compress import CompressConfig
 from kdedge.stages.data import DataConfig
 from kdedge.stages.distill import DistillConfig
+from kdedge.stages.ensemble import EnsembleConfig
 from kdedge.stages.explain import ExplainConfig
 from kdedge.stages.label import LabelConfig
 from kdedge.stages.export import ExportConfig
@@ -105,6 +106,31 @@ def student(data_dir, out, overwrite, seed, **kw):
     with fresh_out(out, overwrite) as folder_:
         resolved = run_student(data_dir, folder_, cfg, teacher_dir)
     click.echo(f"student {cfg.arch}: {resolved['params']:,} parameters -> {out}")
+
+
+@cli.command()
+@data_option
+@click.option("--member", "members", multiple=True, required=True, metavar="TEACHER_DIR",
+              help="A `kdedge teacher` folder to average (repeat: two or more).")
+@options(EnsembleConfig)
+@out_option
+@overwrite_option
+def ensemble(data_dir, members, out, overwrite, **kw):
+    """Make one teacher of several: the mean of their logits (for distill, compress, label).
+
+    \b
+    kdedge ensemble --data runs/sst2/data --member runs/t-seed0 --member runs/t-seed1 --out runs/ens
+    kdedge distill --data runs/sst2/data --teacher-dir runs/ens --student-dir runs/sst2/student --out K
+    """
+    quiet_tensorflow()
+    from kdedge.stages.ensemble import run_ensemble
+    cfg = build(EnsembleConfig, kw, members=tuple(members))
+    cfg.validate()
+    input_dir(data_dir, "--data")
+    with fresh_out(out, overwrite) as folder_:
+        m = run_ensemble(data_dir, folder_, cfg)
+    parts = ", ".join(f"{x['eval']['accuracy']:.4f}" for x in m["members"])
+    click.echo(f"ensemble eval accuracy {m['eval']['accuracy']:.4f} (members {parts}) -> {out}")
 
 
 @cli.command()

@@ -105,6 +105,48 @@ def require(folder: str | os.PathLike, stage: str, *names: str) -> Path:
     return folder
 
 
+def is_ensemble(teacher_dir: str | os.PathLike) -> bool:
+    """Whether ``teacher_dir`` is a ``kdedge ensemble`` folder (its config lists member teacher folders)."""
+    import json
+
+    path = Path(teacher_dir) / CONFIG
+    try:
+        return path.is_file() and "ensemble" in json.loads(path.read_text())
+    except ValueError:
+        return False
+
+
+def require_teacher(teacher_dir: str | os.PathLike) -> Path:
+    """Check a ``--teacher-dir``: a ``kdedge teacher`` folder, or a ``kdedge ensemble`` folder whose members are.
+
+    Raises:
+        StageInputError: the folder, or one of an ensemble's members, is incomplete.
+    """
+    folder = Path(teacher_dir)
+    if is_ensemble(folder):
+        require(folder, "ensemble", CONFIG, METRICS)
+        for member in teacher_members(folder):
+            require(member, "teacher", CONFIG, TEACHER_MODEL_CONFIG)
+        return folder
+    return require(folder, "teacher", CONFIG, TEACHER_MODEL_CONFIG)
+
+
+def teacher_members(teacher_dir: str | os.PathLike) -> list[Path]:
+    """The teacher folders behind ``teacher_dir``: its ensemble's members, else itself."""
+    import json
+
+    folder = Path(teacher_dir)
+    if not is_ensemble(folder):
+        return [folder]
+    return [Path(m) for m in json.loads((folder / CONFIG).read_text())["ensemble"]]
+
+
+def teacher_model(teacher_dir: str | os.PathLike) -> Path:
+    """The checkpoint folder that stands for ``teacher_dir`` where one model is needed (the student's
+    embedding init): its own, or an ensemble's first member's."""
+    return teacher_members(teacher_dir)[0] / TEACHER_MODEL
+
+
 def _inside(folder: Path, name, what: str, manifest: Path) -> Path:
     """``folder / name`` when ``name`` is a relative path that stays inside ``folder`` (else one clear error)."""
     if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:

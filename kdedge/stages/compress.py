@@ -151,7 +151,7 @@ def run_compress(distill_dir: str | Path, data_dir: str | Path, teacher_dir: str
     cfg.validate()
     distill_dir = layout.require(distill_dir, "distill", layout.CONFIG, layout.STUDENT, layout.TOKENIZER)
     data_dir = layout.require(data_dir, "data", layout.TRAIN, layout.EVAL)
-    teacher_dir = layout.require(teacher_dir, "teacher", layout.CONFIG, layout.TEACHER_MODEL_CONFIG)
+    teacher_dir = layout.require_teacher(teacher_dir)
     out = Path(out)
     known = {f.name for f in dataclasses.fields(DistillConfig)}
     dcfg = DistillConfig(**{k: v for k, v in read_json(distill_dir / layout.CONFIG).items() if k in known})

@@ -127,7 +127,7 @@ def run_distill(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
 
     cfg.validate()
     data_dir = layout.require(data_dir, "data", layout.TRAIN, layout.EVAL, layout.CONFIG)
-    teacher_dir = layout.require(teacher_dir, "teacher", layout.CONFIG, layout.TEACHER_MODEL_CONFIG)
+    teacher_dir = layout.require_teacher(teacher_dir)
     student_dir = layout.require(student_dir, "student", layout.CONFIG, layout.STUDENT, layout.TOKENIZER)
     out = Path(out)
     if cfg.keep == "best" and not (data_dir / layout.VALID).is_file():

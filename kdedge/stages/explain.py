@@ -81,6 +81,9 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
 
     cfg.validate()
     export_dir = layout.require(export_dir, "export", layout.MANIFEST)
+    if layout.is_ensemble(teacher_dir):
+        raise ConfigError(f"--teacher-dir {teacher_dir} is an ensemble: explain compares one teacher model "
+                          "with the student (pass one member's folder)")
     teacher_dir = layout.require(teacher_dir, "teacher", layout.TEACHER_MODEL, layout.CONFIG)
     distill_dir = layout.require(distill_dir, "distill", layout.STUDENT, layout.TOKENIZER)
     manifest = {e["name"]: e for e in read_json(export_dir / layout.MANIFEST)["models"]}

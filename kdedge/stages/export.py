@@ -161,6 +161,9 @@ def run_export(distill_dir: str | Path, teacher_dir: str | Path | None, data_dir
     distill_dir = layout.require(distill_dir, "distill", layout.CONFIG, layout.STUDENT, layout.TOKENIZER)
     data_dir = layout.require(data_dir, "data", layout.TRAIN, layout.EVAL)
     if cfg.teacher:
+        if teacher_dir is not None and layout.is_ensemble(teacher_dir):
+            raise ConfigError(f"--teacher-dir {teacher_dir} is an ensemble: it has no single model to export "
+                              "(pass one member's folder, or --no-teacher)")
         teacher_dir = layout.require(teacher_dir, "teacher", layout.CONFIG, layout.TEACHER_MODEL_CONFIG)
     if compress_dir is not None:
         compress_dir = layout.require(compress_dir, "compress", layout.MANIFEST, layout.CONFIG)

@@ -66,7 +66,7 @@ def run_label(data_dir: str | Path, teacher_dir: str | Path, cfg: LabelConfig) -
 
     cfg.validate()
     data_dir = layout.require(data_dir, "data", layout.TRAIN, layout.EVAL, layout.CONFIG)
-    teacher_dir = layout.require(teacher_dir, "teacher", layout.CONFIG, layout.TEACHER_MODEL_CONFIG)
+    teacher_dir = layout.require_teacher(teacher_dir)
     texts, parts = [], {}
     for part in comma_list(cfg.parts):
         path = data_dir / PARTS[part]
@@ -76,6 +76,18 @@ def run_label(data_dir: str | Path, teacher_dir: str | Path, cfg: LabelConfig) -
             texts += list(split.texts)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     teacher = CachedTeacher(teacher_dir, cache)
+    if teacher.members is not None:  # an ensemble: each member on the runner, then their mean in process
+        runs = [run_label(data_dir, member, cfg) for member in layout.teacher_members(teacher_dir)]
+        t0 = time.perf_counter()
+        todo = len(teacher.store.missing(texts))
+        teacher.logits(texts, "ensemble mean", shard_size=cfg.shard_size)
+        seconds = sum(r["seconds"] for r in runs) + time.perf_counter() - t0
+        labeled = sum(r["unique_missing"] for r in runs)
+        return {"texts": len(texts), "unique_missing": todo, "shards": -(-todo // cfg.shard_size),
+                "rows_written": todo, "seconds": round(seconds, 2),
+                "texts_per_second": round(labeled / seconds, 1) if labeled else None, "runner": cfg.runner,
+                "workers": cfg.workers, "threads": cfg.threads, "members": runs, "parts": parts,
+                "store": str(teacher.store.folder), "still_missing": len(teacher.store.missing(texts))}
     if cfg.runner == "inprocess":
         todo = len(teacher.store.missing(texts))
         t0 = time.perf_counter()

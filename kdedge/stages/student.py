@@ -94,7 +94,7 @@ def run_student(data_dir: str | Path, out: str | Path, cfg: StudentConfig,
     if cfg.embed_init != "random":
         if teacher_dir is None:
             raise ConfigError(f"--embed-init {cfg.embed_init} needs --teacher-dir (a `kdedge teacher` output folder)")
-        teacher_dir = layout.require(teacher_dir, "teacher", layout.CONFIG, layout.TEACHER_MODEL_CONFIG)
+        teacher_dir = layout.require_teacher(teacher_dir)
     out = Path(out)
     texts = Split.from_jsonl(data_dir / layout.TRAIN, "train").texts
     if (data_dir / layout.UNLABELED).exists():
@@ -102,7 +102,7 @@ def run_student(data_dir: str | Path, out: str | Path, cfg: StudentConfig,
     tokenizer = build_tokenizer(cfg.tokenizer, texts, cfg.max_len, cfg.vocab_size)
     emb = None
     if cfg.embed_init != "random":
-        emb = teacher_embeddings(Path(teacher_dir) / layout.TEACHER_MODEL, tokenizer.vocab, cfg.embed_dim,
+        emb = teacher_embeddings(layout.teacher_model(teacher_dir), tokenizer.vocab, cfg.embed_dim,
                                  cfg.embed_init, cfg.seed)
     labels = num_labels(data_dir)
     model = build_student(cfg, len(tokenizer.vocab), num_labels=labels, embeddings=emb)

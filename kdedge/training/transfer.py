@@ -6,6 +6,7 @@ each text is labeled by the teacher once, whatever stage asks (distill, compress
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from pathlib import Path
@@ -18,35 +19,61 @@ from kdedge.progress import progress
 from kdedge.training.logit_store import LogitStore, namespace, teacher_fingerprint
 
 
+def ensemble_namespace(member_namespaces: list[str]) -> str:
+    """The store's folder name for the mean of several teachers' logits (order-free: a mean is)."""
+    text = "ensemble:mean-of-logits\n" + "".join(f"{n}\n" for n in sorted(member_namespaces))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 class CachedTeacher:
     """Teacher logits through the on-disk :class:`~kdedge.training.logit_store.LogitStore`.
 
     The teacher is loaded only if some text is missing from the store, and then
     labels it a shard at a time: an interrupted run resumes where it stopped.
+
+    An ensemble folder (``kdedge ensemble``) gives the mean of its members' logits,
+    kept under its own namespace (:func:`ensemble_namespace`); each member labels
+    what it lacks through its own store, so a member's rows serve it alone too.
     """
 
     def __init__(self, teacher_dir: Path, cache_dir: Path, strategy: str = "default"):
+        teacher_dir = Path(teacher_dir)
+        self.members = None
+        self.strategy = strategy
+        self._loaded = None
+        if layout.is_ensemble(teacher_dir):
+            self.members = [CachedTeacher(m, cache_dir, strategy) for m in layout.teacher_members(teacher_dir)]
+            self.model_dir = self.max_len = self.truncation = None
+            self.store = LogitStore(cache_dir, ensemble_namespace([m.store.name for m in self.members]))
+            return
         self.model_dir = teacher_dir / layout.TEACHER_MODEL
         cfg = read_json(teacher_dir / layout.CONFIG)
         self.max_len = cfg["max_len"]
         self.truncation = cfg.get("truncation", "head")
         self.store = LogitStore(cache_dir, namespace(teacher_fingerprint(self.model_dir), self.max_len,
                                                      self.truncation))
-        self.strategy = strategy
-        self._loaded = None
 
     def logits(self, texts: list[str], desc: str, shard_size: int | None = None) -> tuple[np.ndarray, int]:
         """``(logits, number of texts the teacher had to label)`` for ``texts``, ``shard_size`` texts per
-        store shard (default :data:`~kdedge.training.logit_store.SHARD_SIZE`)."""
+        store shard (default :data:`~kdedge.training.logit_store.SHARD_SIZE`). For an ensemble the count
+        is the members' labelings added up (a text new to all three members counts three times)."""
         from kdedge.models.teacher import load_teacher
         from kdedge.training.labeling import predict_logits
 
+        members_labeled = 0
+        if self.members is not None:  # each member labels what it lacks first, with its own progress bar
+            todo = [texts[i] for i in self.store.missing(texts)]
+            for i, member in enumerate(self.members):
+                members_labeled += member.logits(todo, f"{desc}, member {i + 1}/{len(self.members)}",
+                                                 shard_size)[1]
         bars = []
 
         def on_start(todo):
             bars.append(progress(total=todo, desc=desc, unit="text", disable=None if todo else True))
 
         def compute(chunk):
+            if self.members is not None:  # every row is in the members' stores by now
+                return np.mean([m.logits(chunk, desc)[0] for m in self.members], axis=0).astype(np.float32)
             if self._loaded is None:
                 from kdedge.training.distribute import get_strategy
                 strategy = get_strategy(self.strategy)
@@ -63,8 +90,9 @@ class CachedTeacher:
                 print(f"{desc}: {done}/{total} labeled", file=sys.stderr)
 
         try:
-            return self.store.label(texts, compute, on_shard=on_shard, on_start=on_start,
-                                    **({"shard_size": shard_size} if shard_size else {}))
+            z, computed = self.store.label(texts, compute, on_shard=on_shard, on_start=on_start,
+                                           **({"shard_size": shard_size} if shard_size else {}))
+            return z, (computed if self.members is None else members_labeled)
         finally:
             for bar in bars:
                 bar.close()
@@ -95,7 +123,7 @@ def transfer_set(data_dir: Path, teacher_dir: Path, tokenizer, cfg, cache_dir: P
         if cfg.p_replace > 0:
             from kdedge.models.teacher import load_teacher, word_vectors
             words = tokenizer.vocab[2:]
-            neighbours = word_neighbours(words, word_vectors(*load_teacher(teacher_dir / layout.TEACHER_MODEL),
+            neighbours = word_neighbours(words, word_vectors(*load_teacher(layout.teacher_model(teacher_dir)),
                                                              words))
         parts["augmented"] = augment(list(train.texts), cfg.augment_copies, cfg.p_mask, cfg.p_ngram, cfg.seed,
                                      cfg.p_replace, neighbours)
