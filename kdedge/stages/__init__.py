@@ -2,6 +2,7 @@
 
     data.py      DataConfig, run_data          a dataset's splits as JSONL
     teacher.py   TeacherConfig, run_teacher    fine-tune the BERT teacher
+    ensemble.py  EnsembleConfig, run_ensemble  (optional) several teachers as one: the mean of their logits
     student.py   StudentConfig, run_student    the student's tokenizer and initialized model
     label.py     LabelConfig, run_label        (optional) the teacher's logits into the store, on Apache Beam
     distill.py   DistillConfig, run_distill    train the student on the teacher's logits (+ labels-only twin)
