@@ -11,7 +11,9 @@ Each variant's folder is ``WORK/<hash of its settings and data>``: a finished fo
 retrained; an interrupted one resumes from its checkpoints (``kdedge teacher --resume``). The report
 (``benchmarks/results/<dataset>/<config name>.{json,md,png}``) lists each recipe's eval accuracy and
 training time. On SST-2 the eval split is GLUE dev, the split every SST-2 result here is reported on, so
-picking a recipe by it is picking on the reported split; the table says so.
+picking a recipe by it is picking on the reported split; the table says so. Where the data folder has
+a second labeled split (``test.jsonl``; SST-2: the treebank's 1,821 test sentences) each teacher and
+ensemble is also scored on it, through the logit store; that column chooses nothing.
 
 A config may also list ``ensembles``: ``{"name": ..., "members": [variant names]}``. An ensemble's
 prediction is the mean of its members' logits; its eval accuracy is computed from each member's eval
@@ -68,6 +70,27 @@ def run_variant(variant: dict, base: dict, data: Path, work: Path, train: bool) 
             "resumed_at_step": m.get("resumed_at_step")}
 
 
+def split_logits(folder: Path, data: Path, cache: Path, name: str, split: str = layout.TEST):
+    """``(logits, labels)`` of one teacher on a labeled split of the data folder (None if it has none), through
+    the logit store: labeled once, then read back."""
+    from kdedge.data import Split
+    from kdedge.training.transfer import CachedTeacher
+
+    if not (data / split).is_file():
+        return None
+    part = Split.from_jsonl(data / split, split)
+    return CachedTeacher(folder, cache).logits(list(part.texts), f"{name} {split}")[0], part.labels
+
+
+def add_test(row: dict, data: Path, cache: Path) -> dict:
+    """``row`` with ``test_accuracy``: the teacher on the data folder's second labeled split (SST-2: the
+    treebank's 1,821 test sentences), which chooses nothing."""
+    from kdedge.training.fine_tune import evaluate
+
+    got = None if row["accuracy"] is None else split_logits(Path(row["folder"]), data, cache, row["name"])
+    return {**row, "test_accuracy": evaluate(*got)["accuracy"] if got else None}
+
+
 def run_ensemble(ensemble: dict, rows: list[dict], data: Path, cache: Path) -> dict:
     """Accuracy of the mean of the members' eval logits; None while a member is not trained."""
     from kdedge.data import Split
@@ -87,7 +110,14 @@ def run_ensemble(ensemble: dict, rows: list[dict], data: Path, cache: Path) -> d
         if abs(evaluate(z, evals.labels)["accuracy"] - m["accuracy"]) > 1e-9:
             raise SystemExit(f"{m['name']}: stored eval logits disagree with its metrics.json")
     m = evaluate(np.mean(logits, axis=0), evals.labels)
-    return {**out, "accuracy": m["accuracy"], "eval_loss": m["loss"], "examples": m["examples"]}
+    tests = [split_logits(Path(x["folder"]), data, cache, x["name"]) for x in members]
+    test = evaluate(np.mean([t[0] for t in tests], axis=0), tests[0][1])["accuracy"] if tests[0] else None
+    return {**out, "accuracy": m["accuracy"], "eval_loss": m["loss"], "examples": m["examples"],
+            "test_accuracy": test}
+
+
+def _pct(x) -> str:
+    return "" if x is None else f"{x:.2%}"
 
 
 def _resumed(row: dict) -> str:
@@ -99,35 +129,38 @@ def render(r: dict) -> str:
     out = [f"# Teacher recipes: {r['name']}", "", "```", r["command"], "```", "",
            f"- Data: `{r['data']}` ({r['dataset']}); eval split: {r['eval_examples']} examples. On SST-2 it is "
            "GLUE dev, the split every SST-2 figure here is reported on: choosing a recipe by it is choosing on "
-           "the reported split.",
+           "the reported split." + (" `test accuracy`: the data folder's `test.jsonl` (SST-2: the treebank's test "
+                                     "sentences), which picks nothing." if any(x.get("test_accuracy") is not None
+                                                                              for x in r["rows"]) else ""),
            f"- Machine: {r['machine'].get('cpu', '?')}, {r['machine'].get('cores', '?')} cores; commit "
            f"{r['machine'].get('git_commit', '?')}. `train s` is the fine-tune's wall time (other jobs may have "
            "shared the cores).", "",
            "| recipe | epochs | peak lr | warm-up | layer decay | max len | batch | seed | eval accuracy | eval loss "
-           "| steps | train s |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| test accuracy | steps | train s |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in r["rows"]:
         t = row["teacher"]
         acc = "not run" if row["accuracy"] is None else f"{row['accuracy']:.2%}"
         loss = "" if row.get("eval_loss") is None else f"{row['eval_loss']:.4f}"
         out.append(f"| {row['name']} | {t['epochs']:g} | {t['lr']:g} | {t['warmup']:g} | {t.get('layer_decay', 1.0):g} | "
                    f"{t['max_len']} | "
-                   f"{t['batch_size']} | {t['seed']} | {acc} | {loss} | {row.get('steps', '')} | "
+                   f"{t['batch_size']} | {t['seed']} | {acc} | {loss} | {_pct(row.get('test_accuracy'))} | "
+                   f"{row.get('steps', '')} | "
                    f"{row.get('train_seconds') or ''}{_resumed(row)} |")
     if r.get("ensembles"):
         out += ["", "Ensembles: the mean of the members' logits (no training; each member's eval logits from the "
                 "logit store).", "",
-                "| ensemble | members (eval accuracy) | eval accuracy | eval loss | vs best member |",
-                "|---|---|---:|---:|---:|"]
+                "| ensemble | members (eval accuracy) | eval accuracy | eval loss | vs best member | test accuracy |",
+                "|---|---|---:|---:|---:|---:|"]
         for e in r["ensembles"]:
             parts = "; ".join(f"{n} ({a:.2%})" if a is not None else f"{n} (not run)"
                               for n, a in zip(e["members"], e["member_accuracy"]))
             if e["accuracy"] is None:
-                out.append(f"| {e['name']} | {parts} | not run | | |")
+                out.append(f"| {e['name']} | {parts} | not run | | | |")
                 continue
             best = max(e["member_accuracy"])
             out.append(f"| {e['name']} | {parts} | {e['accuracy']:.2%} | {e['eval_loss']:.4f} | "
-                       f"{100 * (e['accuracy'] - best):+.2f} pts |")
+                       f"{100 * (e['accuracy'] - best):+.2f} pts | {_pct(e.get('test_accuracy'))} |")
     if r["not_run"]:
         out += ["", "Not run for this report (in the config, left out with `--only` or `--no-train`): "
                 + "; ".join(r["not_run"]) + "."]
@@ -176,6 +209,7 @@ def main() -> int:
     rows = [run_variant(v, config.get("base", {}), data, work, train=not args.no_train)
             for v in config["variants"] if not args.only or v["name"] in args.only]
     cache = args.cache_dir or default_cache_dir()
+    rows = [add_test(row, data, cache) for row in rows]
     ensembles = [run_ensemble(e, rows, data, cache) for e in config.get("ensembles", [])]
     stats = read_json(data / "stats.json")
     report = {"name": name, "command": "python benchmarks/teacher_sweep.py " + shlex.join(sys.argv[1:]),
