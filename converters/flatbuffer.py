@@ -52,5 +52,21 @@ def set_metadata(model, name: str, data: bytes) -> None:
     model.metadata = [e for e in (model.metadata or []) if _text(e.name) != name] + [entry]
 
 
+def compact_tensor_names(content: bytes) -> bytes:
+    """``content`` with every tensor but the graphs' inputs and outputs renamed ``t<index>``.
+
+    The converter names each tensor after the TF ops it came from (``model/bilstm/mul_63;...``): in an
+    unrolled LSTM, thousands of tensors and ~0.4 MB of names. Nothing reads them (signatures, metadata
+    and runtimes address tensors by index); the graph and the weights are unchanged.
+    """
+    model = read_model(content)
+    for graph in model.subgraphs or []:
+        keep = {int(i) for i in list(graph.inputs) + list(graph.outputs)}
+        for index, tensor in enumerate(graph.tensors or []):
+            if index not in keep:
+                tensor.name = f"t{index}".encode()
+    return write_model(model, len(content))
+
+
 def _text(value) -> str:
     return value.decode() if isinstance(value, (bytes, bytearray)) else str(value or "")

@@ -22,6 +22,7 @@ from kdedge.errors import StageInputError
 from kdedge.text.tokenizer import RegexTokenizer
 from tests.support import make_sentences, tiny_student_config
 
+ARCHS = ("cnn", "wordavg", "bilstm", "transformer")
 MAX_LEN = 16
 CAFE = "café"
 TEXTS = [
@@ -95,22 +96,21 @@ def test_kdedge_ids_equal_the_ids_mediapipe_feeds(id_echo, tokenizer):
 
 @pytest.fixture(scope="module")
 def students(tmp_path_factory, tokenizer):
-    """cnn, wordavg and transformer students (float32 and int8) with their metadata, 3 labels; the cnn's
-    rewritten to run at any length, as ``kdedge export`` ships it."""
-    from converters import keras_to_tflite
+    """Every arch's students (float32 and int8) with their metadata, 3 labels, converted as ``kdedge export``
+    converts them: the cnn rewritten to run at any length, the bilstm's LSTMs unrolled."""
     from converters.trailing_pad import skip_trailing_padding
-    from kdedge.models.student import build_student
+    from kdedge.models.student import build_student, export_graph
+    from kdedge.stages.export import ExportConfig, convert, with_softmax
 
     folder = tmp_path_factory.mktemp("students")
     calib = tokenizer.encode(_vocab_texts()[:64])
     files = {}
-    for arch in ("cnn", "wordavg", "transformer"):
+    for arch in ARCHS:
         model = build_student(tiny_student_config(arch, max_len=MAX_LEN), len(tokenizer.vocab), num_labels=3)
-        from kdedge.stages.export import with_softmax
-        model = with_softmax(model)
+        model = with_softmax(export_graph(model))
         for mode in ("float32", "int8"):
             rep = (lambda: ([r[None, :]] for r in calib)) if mode == "int8" else None
-            content = keras_to_tflite(model, mode, rep)
+            content = convert(model, mode, rep, ExportConfig())
             flexible = skip_trailing_padding(content)
             assert (flexible is not None) == (arch == "cnn")
             if flexible is not None:
@@ -122,7 +122,7 @@ def students(tmp_path_factory, tokenizer):
     return files
 
 
-@pytest.mark.parametrize("arch", ["cnn", "wordavg", "transformer"])
+@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("mode", ["float32", "int8"])
 def test_mediapipe_and_kdedge_classify_alike(students, arch, mode):
     path = students[(arch, mode)]
@@ -186,11 +186,12 @@ def test_files_without_metadata_or_broken_are_refused_in_one_line(tmp_path, stud
         TextClassifier(tmp_path / "nope.tflite")
 
 
-def test_bilstm_does_not_load_in_mediapipe_so_export_writes_it_without_metadata(tmp_path, tokenizer, capsys):
-    """Measured, not assumed: MediaPipe refuses the fused LSTM's computed state; export says so in one line."""
+def test_fused_bilstm_does_not_load_in_mediapipe_so_export_unrolls_it(tmp_path, tokenizer, capsys):
+    """Measured, not assumed: MediaPipe refuses the fused LSTM's computed state. The unrolled graph (export's
+    default) has the same outputs and carries metadata; ``--lstm fused`` gets no metadata, said in one line."""
     from converters import keras_to_tflite
     from kdedge.errors import ConfigError
-    from kdedge.models.student import build_student
+    from kdedge.models.student import build_student, export_graph, has_fused_lstm
     from kdedge.stages.export import ExportConfig, metadata_card
 
     model = build_student(tiny_student_config("bilstm", max_len=MAX_LEN), len(tokenizer.vocab), num_labels=2)
@@ -203,9 +204,15 @@ def test_bilstm_does_not_load_in_mediapipe_so_export_writes_it_without_metadata(
     many = ours.probabilities(TEXTS[:6])
     one = np.concatenate([ours.probabilities([t]) for t in TEXTS[:6]])
     assert np.array_equal(many, one) and ours._batches in (False, 1)
+    unrolled = export_graph(model)
+    assert has_fused_lstm(model) and not has_fused_lstm(unrolled) and export_graph(unrolled) is unrolled
+    ids = tokenizer.encode(TEXTS)
+    assert np.abs(model.predict(ids, verbose=0) - unrolled.predict(ids, verbose=0)).max() <= 1e-6
     (tmp_path / "data").mkdir()
-    assert metadata_card(model, tokenizer, tmp_path / "data", tmp_path, ExportConfig()) is None
+    assert metadata_card(unrolled, tokenizer, tmp_path / "data", tmp_path, ExportConfig(metadata="on")) is not None
+    assert capsys.readouterr().out == ""
+    assert metadata_card(model, tokenizer, tmp_path / "data", tmp_path, ExportConfig(lstm="fused")) is None
     out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and "no metadata" in out[0] and "bilstm" in out[0]
+    assert len(out) == 1 and "no metadata" in out[0] and "--lstm fused" in out[0]
     with pytest.raises(ConfigError, match="--metadata on: the student cannot carry MediaPipe metadata"):
-        metadata_card(model, tokenizer, tmp_path / "data", tmp_path, ExportConfig(metadata="on"))
+        metadata_card(model, tokenizer, tmp_path / "data", tmp_path, ExportConfig(metadata="on", lstm="fused"))

@@ -82,6 +82,25 @@ def lstm_sequence(inputs, init_h, init_c, kernel, recurrent_kernel, bias):
     return outputs[:, -1], outputs, init_h, init_c, tf.constant(0.0)
 
 
+def lstm_unrolled(inputs, kernel, recurrent_kernel, bias):
+    """:func:`lstm_sequence`'s outputs from zero states, one Python step per time step (static ``max_len``).
+
+    Plain ops only (the first step needs no recurrent product: its states are zero), so the converter
+    writes no state tensor and nothing for it to fuse.
+    """
+    x = dense(inputs, kernel, bias)
+    h = c = None
+    hs = []
+    for x_t in tf.unstack(x, axis=1):
+        z = x_t if h is None else x_t + tf.matmul(h, recurrent_kernel)
+        i, f, g, o = tf.split(z, 4, axis=1)
+        c = tf.sigmoid(i) * tf.tanh(g) if c is None else tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        c = tf.clip_by_value(c, -10.0, 10.0)
+        h = tf.sigmoid(o) * tf.tanh(c)
+        hs.append(h)
+    return tf.stack(hs, axis=1)
+
+
 class FusableLSTM:
     """``lstm_sequence`` as a tf.function the converter recognizes (as it does tf-keras' LSTM).
 
@@ -111,15 +130,26 @@ class BiLSTMMaxPool(keras.layers.Layer):
     last real token; the backward LSTM reads each row reversed within its
     length (``[c, b, a, 0, 0]``), so it too starts at a real token. Max
     pooling skips padded positions (order-free, so the backward outputs
-    need no re-reversal). Converts to two fused
-    UNIDIRECTIONAL_SEQUENCE_LSTM ops (batch 1, as kdedge runs TFLite).
+    need no re-reversal).
+
+    Two graphs of the same function (the same weights and outputs):
+
+    - ``unroll=False`` (training): a ``tf.scan`` per direction, which the
+      converter fuses into one UNIDIRECTIONAL_SEQUENCE_LSTM op (batch 1). Its
+      state tensors are computed from the input, so MediaPipe Tasks refuses
+      the file, and the op's integer kernel is slow.
+    - ``unroll=True`` (export, :func:`kdedge.models.student.export_graph`):
+      ``max_len`` steps of plain FULLY_CONNECTED / ADD / LOGISTIC / TANH /
+      MUL ops per direction, no state tensors: MediaPipe loads it, any batch
+      size runs, and int8 runs on the ordinary integer kernels.
 
     Inputs ``[ids, embeddings]``; output ``[batch, 2 * units]``.
     """
 
-    def __init__(self, units: int, **kwargs):
+    def __init__(self, units: int, unroll: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.units = units
+        self.unroll = bool(unroll)
         self._lstms = (FusableLSTM(), FusableLSTM())
 
     def build(self, input_shape):
@@ -147,17 +177,20 @@ class BiLSTMMaxPool(keras.layers.Layer):
         mask = tf.cast(real, x.dtype)[:, :, None]
         outputs = []
         for j, (seq, lstm, weights) in enumerate(zip((x, backward), self._lstms, self.cells)):
-            h0 = tf.cast(never * tf.fill([1, self.units], 2 * j + 1), x.dtype)
-            c0 = tf.cast(never * tf.fill([1, self.units], 2 * j + 2), x.dtype)
             kernel, recurrent, bias = (tf.convert_to_tensor(w) for w in weights)
-            h = lstm.fn(seq, h0, c0, kernel, recurrent, bias)[1]
+            if self.unroll:
+                h = lstm_unrolled(seq, kernel, recurrent, bias)
+            else:
+                h0 = tf.cast(never * tf.fill([1, self.units], 2 * j + 1), x.dtype)
+                c0 = tf.cast(never * tf.fill([1, self.units], 2 * j + 2), x.dtype)
+                h = lstm.fn(seq, h0, c0, kernel, recurrent, bias)[1]
             # Pool each direction before concatenating: a CONCATENATION right after the LSTMs would
             # impose its int8 scale on their outputs, which must share the scale of their h state.
             outputs.append(tf.reduce_max(h * mask + (mask - 1.0), axis=1))  # padding -> -1, below any output
         return tf.concat(outputs, axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units}
+        return {**super().get_config(), "units": self.units, "unroll": self.unroll}
 
 
 @register

@@ -184,3 +184,27 @@ def save_weights(model, path: str | Path) -> None:
     """Save a model's weights (``.weights.h5``, e.g. a QAT model's: see converters.qat.load_qat), atomically."""
     with atomic_path(path, suffix=".weights.h5") as tmp:
         model.save_weights(str(tmp))
+
+
+def has_fused_lstm(model) -> bool:
+    """Whether ``model`` converts to a fused LSTM op (a bilstm not yet switched to its unrolled graph)."""
+    return any(isinstance(layer, BiLSTMMaxPool) and not layer.unroll for layer in model.layers)
+
+
+def export_graph(model):
+    """``model`` as it is best converted: a bilstm switched to its unrolled graph, anything else unchanged.
+
+    The same weights and the same outputs (the two graphs compute one function, see
+    :class:`kdedge.models.layers.BiLSTMMaxPool`); ``model`` itself is not modified.
+    """
+    if not has_fused_lstm(model):
+        return model
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"].endswith("BiLSTMMaxPool"):
+            layer["config"]["unroll"] = True
+        elif "embeddings_initializer" in layer.get("config", {}):
+            layer["config"]["embeddings_initializer"] = "zeros"  # set_weights below; no table in the config
+    new = keras.Model.from_config(config)
+    new.set_weights(model.get_weights())
+    return new

@@ -43,10 +43,12 @@ from kdedge.progress import progress
 OUTPUTS = ("probabilities", "logits")
 STUDENT_MODES = (*QUANT_MODES, "int4")  # int4: converters.int4 (opt-in: not in the default --modes)
 METADATA_MODES = ("auto", "on", "off")
+LSTM_GRAPHS = ("unrolled", "fused")
 # MediaPipe (and the Task Library) refuse the fused LSTM's state tensors, which the graph computes from the
 # input: "Output tensor ... to op ... (CAST) is a variable".
-NO_METADATA_BILSTM = ("the bilstm's LSTM state tensors are computed from the input, which MediaPipe Tasks and the "
-                      "TFLite Task Library refuse to load ('Output tensor ... (CAST) is a variable')")
+NO_METADATA_BILSTM = ("with --lstm fused the bilstm's LSTM state tensors are computed from the input, which MediaPipe "
+                      "Tasks and the TFLite Task Library refuse to load ('Output tensor ... (CAST) is a variable'); "
+                      "export with --lstm unrolled")
 
 
 @dataclasses.dataclass
@@ -88,7 +90,13 @@ class ExportConfig:
                           "or logits.", choices=OUTPUTS)
     metadata: str = setting("auto", "TFLite metadata (tokenizer, labels) in every student .tflite, so MediaPipe "
                             "Tasks runs it unchanged: auto = when the student can carry it (format-3 tokenizer, "
-                            "not bilstm), on = refuse a student that cannot, off = none.", choices=METADATA_MODES)
+                            "not a --lstm fused bilstm), on = refuse a student that cannot, off = none.",
+                            choices=METADATA_MODES)
+    # unrolled: MediaPipe loads it and its int8 runs on plain integer kernels (benchmarks/results/sst2/bilstm_graph.md).
+    lstm: str = setting("unrolled", "bilstm students: unrolled = one set of plain ops per time step (MediaPipe "
+                        "loads it; any batch size; fast int8), fused = TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM op "
+                        "(batch 1; MediaPipe refuses it, so no metadata; slow int8). Same weights, same outputs.",
+                        choices=LSTM_GRAPHS)
     author: str = setting("kdedge", "Metadata: the model's author.")
     license: str | None = setting(None, "Metadata: the model's license (e.g. Apache-2.0).", type=str)
     seed: int = setting(0, "Random seed.", cli=False)  # the shared --seed
@@ -124,6 +132,8 @@ class ExportConfig:
             raise ConfigError(f"--output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
         if self.metadata not in METADATA_MODES:
             raise ConfigError(f"--metadata must be one of {', '.join(METADATA_MODES)}, got {self.metadata!r}")
+        if self.lstm not in LSTM_GRAPHS:
+            raise ConfigError(f"--lstm must be one of {', '.join(LSTM_GRAPHS)}, got {self.lstm!r}")
 
 
 @dataclasses.dataclass
@@ -219,12 +229,31 @@ def _load_student(distill_dir: Path, train, evals, cfg: ExportConfig) -> _Studen
     from kdedge.training.distill import predict
 
     tokenizer = load_tokenizer(distill_dir / layout.TOKENIZER)
-    model = load_student(distill_dir / layout.STUDENT)
+    model = _graph(load_student(distill_dir / layout.STUDENT), cfg)
     rng = np.random.default_rng(cfg.seed)
     calib = tokenizer.encode([train.texts[i] for i in rng.permutation(len(train))[:cfg.calibration_examples]],
                              masks=True)
     check_ids = tokenizer.encode(evals.texts[:cfg.check_examples])
     return _Student(model, tokenizer, calib, check_ids, predict(model, check_ids))
+
+
+def _graph(model, cfg: ExportConfig):
+    """The model to convert: with ``--lstm unrolled`` a bilstm's unrolled graph (same weights and outputs)."""
+    from kdedge.models.student import export_graph
+
+    return export_graph(model) if cfg.lstm == "unrolled" else model
+
+
+def convert(model, mode: str, representative, cfg: ExportConfig) -> bytes:
+    """``converters.keras_to_tflite``; an unrolled LSTM's thousands of tensor names shortened."""
+    from converters import keras_to_tflite
+    from converters.flatbuffer import compact_tensor_names
+    from kdedge.models.layers import BiLSTMMaxPool
+
+    content = keras_to_tflite(model, mode, representative, dense_per_channel=cfg.dense_per_channel)
+    if any(isinstance(layer, BiLSTMMaxPool) and layer.unroll for layer in model.layers):
+        content = compact_tensor_names(content)
+    return content
 
 
 @dataclasses.dataclass
@@ -269,6 +298,7 @@ def metadata_card(model, tokenizer, data_dir: Path, distill_dir: Path, cfg: "Exp
         ConfigError: ``--metadata on`` and the student cannot carry metadata (the reason in one line).
     """
     from kdedge.data.splits import read_label_names
+    from kdedge.models.student import has_fused_lstm
     from kdedge.text.tokenizer import FORMAT_REGEX
 
     if cfg.metadata == "off":
@@ -277,7 +307,7 @@ def metadata_card(model, tokenizer, data_dir: Path, distill_dir: Path, cfg: "Exp
     if tokenizer.to_dict()["format"] != FORMAT_REGEX:
         reason = (f"its tokenizer is {tokenizer.to_dict()['format']}, which MediaPipe's RegexTokenizer cannot "
                   "express (lower-casing, punctuation tokens); build the student with --tokenizer regex")
-    elif any("LSTM" in type(layer).__name__ or "Bidirectional" in type(layer).__name__ for layer in model.layers):
+    elif has_fused_lstm(model):
         reason = NO_METADATA_BILSTM
     if reason is not None:
         if cfg.metadata == "on":
@@ -355,17 +385,14 @@ def _checked_entry(student: _Student, content: bytes, out: Path, file: str, skip
 
 def export_student(student: _Student, out: Path, cfg: ExportConfig) -> list[dict]:
     """``student_<mode>.tflite`` for every mode of ``cfg.modes``."""
-    from converters import keras_to_tflite
-
     entries = []
     for mode in progress(cfg.modes, desc="export student", unit="model"):
         t0 = time.perf_counter()
         if mode == "int4":
             from converters.int4 import int4_tflite
-            content = int4_tflite(keras_to_tflite(student.model, "float32"))
+            content = int4_tflite(convert(student.model, "float32", None, cfg))
         else:
-            content = keras_to_tflite(student.model, mode, student.representative if mode == "int8" else None,
-                                      dense_per_channel=cfg.dense_per_channel)
+            content = convert(student.model, mode, student.representative if mode == "int8" else None, cfg)
         seconds = round(time.perf_counter() - t0, 2)
         entries.append(_checked_entry(student, content, out, layout.student_tflite(mode), skip=cfg.skip_padding,
                                       quantization=mode, convert_seconds=seconds))
@@ -390,12 +417,11 @@ def export_sensitivity(student: _Student, out: Path, keep_float: int, skip_paddi
 
 def export_baseline(path: Path, out: Path, student: _Student, cfg: ExportConfig) -> dict:
     """The labels-only twin, float32: the reference row that shows what distillation bought."""
-    from converters import keras_to_tflite
     from kdedge.models.student import load_student
 
-    model = load_student(path)
+    model = _graph(load_student(path), cfg)
     model = with_softmax(model) if cfg.output == "probabilities" else model
-    content, pad = _skip_padding(keras_to_tflite(model, "float32"), student, cfg.skip_padding)
+    content, pad = _skip_padding(convert(model, "float32", None, cfg), student, cfg.skip_padding)
     if student.card is not None:
         content = student.card.stamp(content, student.tokenizer, layout.BASELINE_TFLITE, "float32")
     write_bytes(out / layout.BASELINE_TFLITE, content)
@@ -458,7 +484,6 @@ def export_teacher(teacher_dir: Path, out: Path, modes=("float32",), train_texts
 def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: ExportConfig,
                     card: "_Card | None" = None) -> list[dict]:
     """Convert every variant of a ``kdedge compress`` folder; write ``variant_<name>.tflite`` + tokenizer."""
-    from converters import keras_to_tflite
     from converters.preserve_qat import preserve_qat
     from converters.qat import load_qat, qat_to_tflite
     from kdedge.models.student import load_student
@@ -475,7 +500,7 @@ def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: 
         def representative(calib=calib):
             for row in calib:
                 yield [row[None, :]]
-        model = load_student(folder / layout.STUDENT)
+        model = _graph(load_student(folder / layout.STUDENT), cfg)
         t0 = time.perf_counter()
         if v["method"] == "qat":
             if v.get("qat_kind"):  # pruning- / cluster-preserving QAT: its quantizers hold the mask / assignment
@@ -487,8 +512,7 @@ def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: 
         else:
             mode = "int8" if v["method"] == "ptq" else v["method"]
             model = with_softmax(model) if cfg.output == "probabilities" else model
-            content = keras_to_tflite(model, mode, representative if mode == "int8" else None,
-                                      dense_per_channel=cfg.dense_per_channel)
+            content = convert(model, mode, representative if mode == "int8" else None, cfg)
         file = layout.variant_tflite(v["name"])
         if card is not None:
             content = card.stamp(content, tokenizer, file, v["quantization"])
