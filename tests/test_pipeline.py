@@ -293,3 +293,45 @@ def test_a_format_1_student_still_exports_and_benches_without_metadata(run, tmp_
     rows = json.loads((tmp_path / "b" / "report.json").read_text())["models"]
     assert {r["name"] for r in rows} == {"student_float32", "student_int8"}
     assert all(0.5 < r["accuracy"] <= 1 for r in rows)
+
+
+def test_a_bilstm_exports_unrolled_with_metadata_and_fused_on_request(run, tmp_path, capsys):
+    """The default graph carries metadata and batches; --lstm fused is the same function without either."""
+    from kdedge import TextClassifier
+    from kdedge.data import Split
+    from kdedge.runtime import TFLiteModel
+    from kdedge.text.tokenizer import load_tokenizer
+
+    main(["student", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"), "--arch", "bilstm",
+          "--vocab-size", "100", "--embed-dim", "16", "--lstm-units", "8", "--hidden", "8", "--max-len", "16",
+          "--out", str(tmp_path / "s")])
+    main(["distill", "--data", str(run / "data"), "--teacher-dir", str(run / "teacher"), "--student-dir",
+          str(tmp_path / "s"), "--epochs", "1", "--batch-size", "16",
+          "--cache-dir", str(run.parent / "cache"), "--out", str(tmp_path / "k")])
+    files = {}
+    for graph in ("unrolled", "fused"):
+        capsys.readouterr()
+        main(["export", "--distill-dir", str(tmp_path / "k"), "--data", str(run / "data"), "--no-teacher",
+              "--modes", "float32,int8", "--calibration-examples", "50", "--lstm", graph,
+              "--out", str(tmp_path / graph)])
+        said = capsys.readouterr().out
+        manifest = json.loads((tmp_path / graph / "manifest.json").read_text())
+        assert manifest["metadata"] is (graph == "unrolled")
+        assert ("--lstm fused" in said) is (graph == "fused")
+        assert {m["name"] for m in manifest["models"]} == {"student_float32", "student_int8", "baseline_float32"}
+        for m in manifest["models"]:
+            assert m["metadata"] is (graph == "unrolled")
+            if m["kind"] == "student":
+                assert m["check"]["label_agreement_with_keras"] >= (1.0 if m["quantization"] == "float32" else 0.9)
+        files[graph] = TFLiteModel(tmp_path / graph / "student_float32.tflite")
+    texts = Split.from_jsonl(run / "data" / "eval.jsonl", "eval").texts
+    ids = load_tokenizer(tmp_path / "k" / "tokenizer.json").encode(texts)
+    for row in ids:
+        feed = {"input_ids": row[None, :]}
+        assert np.abs(files["unrolled"](feed) - files["fused"](feed)).max() <= 1e-5
+    names = {d["name"] for d in files["unrolled"].interpreter.get_tensor_details()} - {""}  # "": LiteRT's own
+    assert sum(n.startswith("t") and n[1:].isdigit() for n in names) == len(names) - 2  # all but input/output
+    clf = TextClassifier(tmp_path / "unrolled" / "student_int8.tflite")
+    probs = clf.probabilities(texts[:20])
+    assert clf.batchable and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert np.abs(np.concatenate([clf.probabilities([t]) for t in texts[:20]]) - probs).max() <= 1e-5

@@ -8,8 +8,9 @@ Architectures (``--arch``):
 - ``bilstm``: Tang et al. (2019)'s distillation student -- a one-layer BiLSTM,
   masked max pooling over time, a ReLU layer, logits. The backward LSTM reads
   each row reversed within its length, so trailing padding never reaches it.
-  Converts to two fused UNIDIRECTIONAL_SEQUENCE_LSTM ops (no WHILE loop) whose
-  state tensors are batch 1 -- kdedge invokes TFLite one example at a time.
+  Trained as a scan that converts to two fused UNIDIRECTIONAL_SEQUENCE_LSTM ops
+  (batch 1; MediaPipe refuses them); exported by default as its unrolled graph
+  (:func:`export_graph`: plain ops per time step, same weights and outputs).
 - ``transformer``: a tiny post-LN encoder (BERT's layout) -- token + learned
   position embeddings, ``--layers`` blocks of masked multi-head self-attention
   and a ReLU feed-forward, masked mean pooling, logits. Width = ``--embed-dim``.
@@ -37,8 +38,10 @@ the shared load). (* = default)
     transformer  2L 4 heads ff128    1.10M    4.41     1.15   0.183   0.139    0.62         88
     transformer  2L 4 heads ff256    1.13M    4.54     1.19   0.224   0.150    0.39         87
 
-TFLite's integer LSTM kernel (int8 weights, int16 cell) is ~5x slower than its
-float one: for ``bilstm`` prefer the ``dynamic`` export. The int8 transformer
+The bilstm rows are of the fused graph: TFLite's integer LSTM kernel (int8
+weights, int16 cell) is ~5x slower than its float one. The unrolled graph that
+export writes by default runs int8 on ordinary kernels (its latency against the
+fused one: benchmarks/results/sst2/bilstm_graph.md). The int8 transformer
 is slower than float too: it splits into ~17 XNNPACK partitions (float: 1).
 """
 
