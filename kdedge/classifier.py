@@ -265,7 +265,7 @@ class TextClassifier:
         """``[len(texts), K]`` probabilities (the model's output, or the softmax of its logits).
 
         Texts go through the model in batches of :attr:`batch_size` when the file accepts a batch
-        dimension (cnn, wordavg, transformer); one at a time when it does not (the bilstm's fused LSTM).
+        dimension (cnn, wordavg, transformer); one at a time when it does not (a bilstm exported with ``--lstm fused``).
         """
         texts = texts if isinstance(texts, list) else list(texts)
         if len(texts) == 1 and self._batches in (1, False):
@@ -326,7 +326,7 @@ class TextClassifier:
 
     @property
     def batchable(self) -> bool:
-        """Whether the file runs a batch of texts in one call (cnn, wordavg, transformer; not the bilstm).
+        """Whether the file runs a batch of texts in one call (every arch but a bilstm exported with ``--lstm fused``).
 
         Tried once, on two empty texts, the first time it is asked (or the first time a batch runs)."""
         if self._can_batch is None:

@@ -181,8 +181,8 @@ def create_app(model: str | Path, cfg: ServeConfig | None = None) -> FastAPI:
         state["classifier"] = clf
         how = (f"micro-batches of up to {cfg.max_batch} texts (waiting at most {cfg.max_wait_ms:g} ms)" if batchable
                else "one text per model call (" + ("--max-batch 1" if cfg.max_batch == 1 else
-                                                   "the file does not accept a batch dimension, e.g. a bilstm")
-               + ")")
+                                                   "the file does not accept a batch dimension, e.g. a bilstm "
+                                                   "exported with --lstm fused") + ")")
         log.info("kdedge serve: %s (%s, %d labels, max_len %d) in process %d: %s", model.name, sha256[:12],
                  len(clf.labels), clf.max_len, os.getpid(), how)
 
