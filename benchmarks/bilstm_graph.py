@@ -172,8 +172,8 @@ def render(rep: dict) -> str:
              "file, so MediaPipe is given a copy stamped with the same metadata as the unrolled files.",
              "- MB: the file as exported; an unrolled file carries the metadata, whose vocabulary file (every word "
              "in three casings, stored uncompressed) is most of the difference.",
-             f"- Machine: {rep['machine']['cpu']}, {rep['machine']['cores']} cores; commit {rep['machine']['git_commit']}; "
-             f"{rep['date']}.",
+             f"- Machine: {rep['machine']['cpu']}, {rep['machine']['cores']} cores; "
+             f"commit {rep['machine']['git_commit']}; {rep['date']}.",
              "", "| graph | file | metadata | MB | ops | accuracy | p50 ms | / float32 p50 | MediaPipe |",
              "|---|---|---|---:|---:|---:|---:|---:|---|"]
     for (graph, name), r in rows.items():
@@ -181,10 +181,12 @@ def render(rep: dict) -> str:
         mp = r["mediapipe"]
         said = (f"loads; {100 * mp['label_agreement']:.2f}% agreement, max prob diff {mp['max_abs_prob_diff']:.2g}"
                 if mp["loads"] else f"no: {mp['why']}")
-        lines.append(f"| {graph} | {name} | {'yes' if r['metadata'] else 'no'} | {r['bytes'] / 1e6:.3f} | {r['ops']} | {100 * r['accuracy']:.2f}% | "
-                     f"{r['p50_ms']:.3f} | {r['p50_ms'] / base:.2f}x | {said} |")
+        lines.append(f"| {graph} | {name} | {'yes' if r['metadata'] else 'no'} | {r['bytes'] / 1e6:.3f} | "
+                     f"{r['ops']} | {100 * r['accuracy']:.2f}% | {r['p50_ms']:.3f} | {r['p50_ms'] / base:.2f}x | "
+                     f"{said} |")
     lines += ["", "Ops per file: " + "; ".join(
-        f"{g} {f.removeprefix('student_')}: " + ", ".join(f"{k} {v}" for k, v in list(r['by_op'].items())[:10])
+        f"{g} {f.removeprefix('student_')}: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(r["by_op"].items(), key=lambda kv: (-kv[1], kv[0])))
         for (g, f), r in rows.items() if f != "student_dynamic"), ""]
     return "\n".join(lines)
 
