@@ -33,15 +33,17 @@ the shared load). (* = default)
     bilstm       units 48            1.07M    4.31     1.09   0.31    0.26     1.59         51
     bilstm       units 64            1.10M    4.41     1.12   0.44    0.35     2.15         79
     bilstm       units 128           1.24M    4.97     1.26   1.13    0.82     5.30        121
+    bilstm       32 unrolled         1.05M   5.12m    2.08m   0.131   0.109    0.140        --
     transformer  1L 2 heads ff128    1.06M    4.27     1.10   0.080   0.057    0.27         39
     transformer  2L 2 heads ff128 *  1.10M    4.41     1.15   0.150   0.107    0.50         64
     transformer  2L 4 heads ff128    1.10M    4.41     1.15   0.183   0.139    0.62         88
     transformer  2L 4 heads ff256    1.13M    4.54     1.19   0.224   0.150    0.39         87
 
-The bilstm rows are of the fused graph: TFLite's integer LSTM kernel (int8
-weights, int16 cell) is ~5x slower than its float one. The unrolled graph that
-export writes by default runs int8 on ordinary kernels (its latency against the
-fused one: benchmarks/results/sst2/bilstm_graph.md). The int8 transformer
+The other bilstm rows are of the fused graph: TFLite's integer LSTM kernel
+(int8 weights, int16 cell) is ~5x slower than its float one. The unrolled graph
+that export writes by default runs int8 on ordinary kernels (m = with its
+metadata, 0.64 MB of which is the vocabulary file; measured on a quiet machine
+against the fused graph in benchmarks/results/sst2/bilstm_graph.md). The int8 transformer
 is slower than float too: it splits into ~17 XNNPACK partitions (float: 1).
 """
 
