@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, write_named_report
+from common import ROOT, mediapipe_classifier, mediapipe_scores, write_named_report
 
 from kdedge.io import write_figure
 from kdedge.measure.machine import machine_info
+from kdedge.measure.timing import TimingPlan, time_invocations
 
 GRAPHS = ("fused", "unrolled")
 FILES = ("student_float32", "student_dynamic", "student_int8")
@@ -60,23 +61,16 @@ def stamped(path: Path, tokenizer, labels: list[str], dataset: str) -> Path:
 
 def mediapipe_agreement(path: Path, texts: list[str]) -> dict:
     """MediaPipe's ``TextClassifier`` on ``path``: refused (first line of why) or its agreement with kdedge."""
-    from mediapipe.tasks.python import text as mp_text
-    from mediapipe.tasks.python.core import base_options
-
     from kdedge import TextClassifier
 
     ours = TextClassifier(path)
     try:
-        options = mp_text.TextClassifierOptions(base_options=base_options.BaseOptions(model_asset_path=str(path)))
-        mp = mp_text.TextClassifier.create_from_options(options)
+        mp = mediapipe_classifier(path)
     except Exception as e:
         return {"loads": False, "why": str(e).splitlines()[0][:200]}
     try:
         p_ours = ours.probabilities(texts)
-        p_mp = np.zeros_like(p_ours)
-        for i, text in enumerate(texts):
-            for c in mp.classify(text).classifications[0].categories:
-                p_mp[i, c.index] = c.score
+        p_mp = mediapipe_scores(mp, texts, p_ours.shape[1])
     finally:
         mp.close()
     return {"loads": True, "texts": len(texts), "label_agreement": float((p_mp.argmax(1) == p_ours.argmax(1)).mean()),
@@ -136,18 +130,10 @@ def main() -> None:
                          "mediapipe": mediapipe_agreement(tried, evals.texts), "p50_ms_rounds": []})
             print(f"{graph} {name}: acc {rows[-1]['accuracy']:.4f}", flush=True)
     feeds = [{"input_ids": r[None, :]} for r in ids[:args.runs]]
+    plan = TimingPlan(warmup=20, min_runs=len(feeds), max_runs=len(feeds), time_cap_s=3600)  # exactly one pass
     for _ in range(args.rounds):
         for row in rows:
-            model = models[(row["graph"], row["file"])]
-            for f in feeds[:20]:
-                model(f)
-            times = []
-            for f in feeds:
-                model.set_inputs(f)
-                t0 = time.perf_counter()
-                model.invoke()
-                times.append(time.perf_counter() - t0)
-            row["p50_ms_rounds"].append(1000 * float(np.median(times)))
+            row["p50_ms_rounds"].append(time_invocations(models[(row["graph"], row["file"])], feeds, plan)["p50_ms"])
     for row in rows:
         row["p50_ms"] = float(np.median(row["p50_ms_rounds"]))
     command = shlex.join([sys.executable.rsplit("/", 1)[-1], *sys.argv])

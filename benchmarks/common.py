@@ -60,3 +60,24 @@ def write_named_report(out: Path, stem: str, report: dict, markdown: str) -> Non
     write_json(out / f"{stem}.json", report)
     write_text(out / f"{stem}.md", markdown)
     print(markdown)
+
+
+def mediapipe_classifier(path: Path):
+    """MediaPipe Tasks' own ``TextClassifier`` on ``path`` (it reads the tokenizer and labels from the file's
+    metadata); raises whatever MediaPipe raises for a file it refuses. Close it after use."""
+    from mediapipe.tasks.python import text
+    from mediapipe.tasks.python.core import base_options
+
+    options = text.TextClassifierOptions(base_options=base_options.BaseOptions(model_asset_path=str(path)))
+    return text.TextClassifier.create_from_options(options)
+
+
+def mediapipe_scores(classifier, texts: list[str], labels: int):
+    """``[len(texts), labels]``: the score MediaPipe gives each label of each text, one text per call."""
+    import numpy as np
+
+    scores = np.zeros((len(texts), labels), np.float32)
+    for i, text in enumerate(texts):
+        for c in classifier.classify(text).classifications[0].categories:
+            scores[i, c.index] = c.score
+    return scores

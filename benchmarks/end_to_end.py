@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, write_named_report
+from common import RESULTS, mediapipe_classifier, write_named_report
 
 from kdedge.io import read_json, write_figure
 from kdedge.measure.machine import machine_info
@@ -137,8 +137,6 @@ def timed(call, texts: list[str], plan: TimingPlan) -> dict:
 
 def main() -> int:
     import fasttext
-    from mediapipe.tasks.python import text as mp_text
-    from mediapipe.tasks.python.core import base_options
 
     from kdedge import TextClassifier
 
@@ -188,8 +186,7 @@ def main() -> int:
         row["one_text_max_abs_diff"] = float(np.abs(one - clf.probabilities(eval_texts)).max())
         row["latency"] = timed(lambda t, clf=clf: clf.probabilities([t]), eval_texts, plan)
         rows.append(row)
-        options = mp_text.TextClassifierOptions(base_options=base_options.BaseOptions(model_asset_path=str(path)))
-        with mp_text.TextClassifier.create_from_options(options) as mp:
+        with mediapipe_classifier(path) as mp:
             row = {"model": name, "runtime": "MediaPipe TextClassifier classify(text)", "file": str(path),
                    "bytes": path.stat().st_size}
             for split, (texts, gold) in splits.items():

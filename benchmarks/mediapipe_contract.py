@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS
+from common import RESULTS, mediapipe_classifier, mediapipe_scores
 from kdedge.io import write_json, write_text
 
 FILES = ("student_float32", "student_int8")
@@ -135,13 +135,6 @@ def format_report(runs: Path, archs: list[str], seeds: dict[str, list[int]] | No
     return {"rows": rows, "deltas": deltas, "seeds": {a: list(v) for a, v in seeds.items()}}
 
 
-def _mediapipe(path: Path):
-    from mediapipe.tasks.python import text
-    from mediapipe.tasks.python.core import base_options
-    options = text.TextClassifierOptions(base_options=base_options.BaseOptions(model_asset_path=str(path)))
-    return text.TextClassifier.create_from_options(options)
-
-
 def agreement_report(runs: Path, archs: list[str]) -> dict:
     from kdedge import TextClassifier
     from kdedge.data import Split
@@ -154,17 +147,14 @@ def agreement_report(runs: Path, archs: list[str]) -> dict:
     for arch in archs:
         for name in FILES:
             path = runs / "sst2" / f"f3-{arch}" / "export" / f"{name}.tflite"
-            ours, theirs = TextClassifier(path), _mediapipe(path)
+            ours, theirs = TextClassifier(path), mediapipe_classifier(path)
             try:
                 for split_name, split in splits.items():
                     t0 = time.perf_counter()
                     p_ours = ours.probabilities(split.texts)
                     t_ours = time.perf_counter() - t0
-                    p_mp = np.zeros_like(p_ours)
                     t0 = time.perf_counter()
-                    for i, text in enumerate(split.texts):
-                        for c in theirs.classify(text).classifications[0].categories:
-                            p_mp[i, c.index] = c.score
+                    p_mp = mediapipe_scores(theirs, split.texts, p_ours.shape[1])
                     t_mp = time.perf_counter() - t0
                     gold = split.labels
                     rows.append({"arch": arch, "file": name, "split": split_name, "examples": len(gold),

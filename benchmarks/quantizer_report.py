@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, write_named_report
+from common import RESULTS, mediapipe_classifier, write_named_report
 
 from converters.embedding_lookup import gather_to_embedding_lookup
 from converters.metadata import with_metadata
@@ -173,12 +173,8 @@ def _version(dist: str) -> str:
 def mediapipe_check(path: Path, scored: dict, texts: list[str]) -> dict:
     """Whether MediaPipe's TextClassifier loads the file, and how often its top label on the eval texts is
     kdedge's."""
-    from mediapipe.tasks.python import text
-    from mediapipe.tasks.python.core import base_options
-
     try:
-        options = text.TextClassifierOptions(base_options=base_options.BaseOptions(model_asset_path=str(path)))
-        clf = text.TextClassifier.create_from_options(options)
+        clf = mediapipe_classifier(path)
     except Exception as e:
         return {"loads": False, "error": str(e).splitlines()[0][:200]}
     try:

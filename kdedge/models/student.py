@@ -196,6 +196,11 @@ def has_fused_lstm(model) -> bool:
     return any(isinstance(layer, BiLSTMMaxPool) and not layer.unroll for layer in model.layers)
 
 
+def has_unrolled_lstm(model) -> bool:
+    """Whether ``model`` is a bilstm switched to its unrolled graph (:func:`export_graph`)."""
+    return any(isinstance(layer, BiLSTMMaxPool) and layer.unroll for layer in model.layers)
+
+
 def export_graph(model):
     """``model`` as it is best converted: a bilstm switched to its unrolled graph, anything else unchanged.
 

@@ -248,10 +248,10 @@ def convert(model, mode: str, representative, cfg: ExportConfig) -> bytes:
     """``converters.keras_to_tflite``; an unrolled LSTM's thousands of tensor names shortened."""
     from converters import keras_to_tflite
     from converters.flatbuffer import compact_tensor_names
-    from kdedge.models.layers import BiLSTMMaxPool
+    from kdedge.models.student import has_unrolled_lstm
 
     content = keras_to_tflite(model, mode, representative, dense_per_channel=cfg.dense_per_channel)
-    if any(isinstance(layer, BiLSTMMaxPool) and layer.unroll for layer in model.layers):
+    if has_unrolled_lstm(model):
         content = compact_tensor_names(content)
     return content
 
