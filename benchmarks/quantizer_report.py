@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, mediapipe_classifier, write_named_report
+from common import RESULTS, mediapipe_classifier, mediapipe_scores, write_named_report
 
 from converters.embedding_lookup import gather_to_embedding_lookup
 from converters.metadata import with_metadata
@@ -178,8 +178,7 @@ def mediapipe_check(path: Path, scored: dict, texts: list[str]) -> dict:
     except Exception as e:
         return {"loads": False, "error": str(e).splitlines()[0][:200]}
     try:
-        top = np.array([max(clf.classify(t).classifications[0].categories, key=lambda c: c.score).index
-                        for t in texts])
+        top = mediapipe_scores(clf, texts, scored["_eval_probs"].shape[1]).argmax(1)
     finally:
         clf.close()
     return {"loads": True, "label_agreement_with_kdedge": float((top == scored["_eval_probs"].argmax(1)).mean())}
