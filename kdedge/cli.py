@@ -39,6 +39,7 @@ from kdedge.stages.distill import DistillConfig
 from kdedge.stages.ensemble import EnsembleConfig
 from kdedge.stages.explain import ExplainConfig
 from kdedge.stages.label import LabelConfig
+from kdedge.stages.merge import MergeConfig
 from kdedge.stages.export import ExportConfig
 from kdedge.stages.student import StudentConfig
 from kdedge.stages.teacher import TeacherConfig
@@ -131,6 +132,32 @@ def ensemble(data_dir, members, out, overwrite, **kw):
         m = run_ensemble(data_dir, folder_, cfg)
     parts = ", ".join(f"{x['eval']['accuracy']:.4f}" for x in m["members"])
     click.echo(f"ensemble eval accuracy {m['eval']['accuracy']:.4f} (members {parts}) -> {out}")
+
+
+@cli.command()
+@click.option("--member", "members", multiple=True, required=True, metavar="DISTILL_DIR",
+              help="A `kdedge distill` folder to merge (repeat: two or more; same data, teacher and tokenizer).")
+@options(MergeConfig)
+@out_option
+@overwrite_option
+def merge(members, out, overwrite, **kw):
+    """Make one student of several distilled ones: the mean of their logits, in one file.
+
+    The output is a distill folder (export, bench and predict take it); it is as large and as slow
+    as its members together. Merge students that differ only in --seed to cut the seed's noise.
+
+    \b
+    kdedge merge --member runs/k-seed0 --member runs/k-seed1 --member runs/k-seed2 --out runs/k-merged
+    kdedge export --distill-dir runs/k-merged --data runs/sst5/data --teacher-dir runs/sst5/teacher --out E
+    """
+    quiet_tensorflow()
+    from kdedge.stages.merge import run_merge
+    cfg = build(MergeConfig, kw, members=tuple(members))
+    cfg.validate()
+    with fresh_out(out, overwrite) as folder_:
+        m = run_merge(folder_, cfg)
+    parts = ", ".join(f"{x['eval_accuracy']:.4f}" for x in m["members"])
+    click.echo(f"merged student eval accuracy {m['eval_accuracy']:.4f} (members {parts}) -> {out}")
 
 
 @cli.command()

@@ -191,14 +191,54 @@ def save_weights(model, path: str | Path) -> None:
         model.save_weights(str(tmp))
 
 
+def leaf_layers(model):
+    """``model``'s layers, those of nested models (a merged student's members) in their place."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from leaf_layers(layer)
+        else:
+            yield layer
+
+
+def is_merged(model) -> bool:
+    """Whether ``model`` is a merged student (:func:`merge_students`): it holds whole students."""
+    return any(isinstance(layer, keras.Model) for layer in model.layers)
+
+
+def merge_students(models: list, name: str = "student_merged"):
+    """One student whose logits are the mean of ``models``' logits (a seed ensemble in one file).
+
+    Each member goes in whole, as a nested model named ``member<i>``, on one shared ``input_ids``;
+    an ``Average`` layer (named ``logits``) makes the output. Standard layers only: it saves, loads
+    (``safe_mode``) and converts like any student. The members must take the same ids (one tokenizer,
+    one length) and give the same number of logits; each member model is consumed (its layers move
+    into the merged model).
+
+    Raises:
+        ValueError: fewer than two members, or members of different input length or outputs.
+    """
+    if len(models) < 2:
+        raise ValueError(f"merging needs two or more students, got {len(models)}")
+    shapes = {(tuple(m.input_shape[1:]), tuple(m.output_shape[1:])) for m in models}
+    if len(shapes) != 1:
+        raise ValueError(f"the students differ in input length or number of labels: {sorted(shapes)}")
+    ids = keras.Input(shape=models[0].input_shape[1:], dtype="int32", name="input_ids")
+    outs = []
+    for i, m in enumerate(models):
+        member = keras.Model(m.inputs, m.outputs, name=f"member{i}")
+        outs.append(member(ids))
+    logits = keras.layers.Average(name="logits")(outs)
+    return keras.Model(ids, logits, name=name)
+
+
 def has_fused_lstm(model) -> bool:
     """Whether ``model`` converts to a fused LSTM op (a bilstm not yet switched to its unrolled graph)."""
-    return any(isinstance(layer, BiLSTMMaxPool) and not layer.unroll for layer in model.layers)
+    return any(isinstance(layer, BiLSTMMaxPool) and not layer.unroll for layer in leaf_layers(model))
 
 
 def has_unrolled_lstm(model) -> bool:
     """Whether ``model`` is a bilstm switched to its unrolled graph (:func:`export_graph`)."""
-    return any(isinstance(layer, BiLSTMMaxPool) and layer.unroll for layer in model.layers)
+    return any(isinstance(layer, BiLSTMMaxPool) and layer.unroll for layer in leaf_layers(model))
 
 
 def export_graph(model):
@@ -210,11 +250,14 @@ def export_graph(model):
     if not has_fused_lstm(model):
         return model
     config = model.get_config()
-    for layer in config["layers"]:
+    stack = list(config["layers"])
+    while stack:  # (a merged student's members are nested models: their layers too)
+        layer = stack.pop()
         if layer["class_name"].endswith("BiLSTMMaxPool"):
             layer["config"]["unroll"] = True
         elif "embeddings_initializer" in layer.get("config", {}):
             layer["config"]["embeddings_initializer"] = "zeros"  # set_weights below; no table in the config
+        stack.extend(layer.get("config", {}).get("layers", []))
     new = keras.Model.from_config(config)
     new.set_weights(model.get_weights())
     return new
