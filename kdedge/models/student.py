@@ -211,8 +211,7 @@ def merge_students(models: list, name: str = "student_merged"):
     Each member goes in whole, as a nested model named ``member<i>``, on one shared ``input_ids``;
     an ``Average`` layer (named ``logits``) makes the output. Standard layers only: it saves, loads
     (``safe_mode``) and converts like any student. The members must take the same ids (one tokenizer,
-    one length) and give the same number of logits; each member model is consumed (its layers move
-    into the merged model).
+    one length) and give the same number of logits; the members themselves are not modified.
 
     Raises:
         ValueError: fewer than two members, or members of different input length or outputs.
@@ -225,7 +224,15 @@ def merge_students(models: list, name: str = "student_merged"):
     ids = keras.Input(shape=models[0].input_shape[1:], dtype="int32", name="input_ids")
     outs = []
     for i, m in enumerate(models):
-        member = keras.Model(m.inputs, m.outputs, name=f"member{i}")
+        # Rebuilt from its config without the embedding table the teacher-context init puts there (saving
+        # serializes a nested model's config once per object it holds: the table made that take minutes).
+        config = m.get_config()
+        config["name"] = f"member{i}"
+        for layer in config["layers"]:
+            if "embeddings_initializer" in layer.get("config", {}):
+                layer["config"]["embeddings_initializer"] = "zeros"  # set_weights below
+        member = keras.Model.from_config(config)
+        member.set_weights(m.get_weights())
         outs.append(member(ids))
     logits = keras.layers.Average(name="logits")(outs)
     return keras.Model(ids, logits, name=name)
