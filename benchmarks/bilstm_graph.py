@@ -99,7 +99,12 @@ def main() -> None:
     ap.add_argument("--stem", default="bilstm_graph", help="report file names")
     ap.add_argument("--rounds", type=int, default=5, help="latency rounds, interleaved across the files")
     ap.add_argument("--runs", type=int, default=300, help="timed calls per file per round")
+    ap.add_argument("--graphs", default=",".join(GRAPHS),
+                    help="comma-separated graphs to export and measure (a merged student converts only unrolled)")
     args = ap.parse_args()
+    graphs = [g for g in GRAPHS if g in args.graphs.split(",")]
+    if not graphs or set(args.graphs.split(",")) - set(GRAPHS):
+        ap.error(f"--graphs: comma-separated, from {', '.join(GRAPHS)}; got {args.graphs!r}")
 
     from kdedge.data import Split
     from kdedge.data.splits import read_label_names
@@ -109,13 +114,13 @@ def main() -> None:
     stats = json.loads((args.data / "stats.json").read_text())
     dataset = stats.get("dataset", "custom")
     out = args.out or ROOT / "benchmarks" / "results" / dataset
-    commands = [export(args.distill, args.data, args.work / g, g) for g in GRAPHS]
+    commands = [export(args.distill, args.data, args.work / g, g) for g in graphs]
     evals = Split.from_jsonl(args.data / "eval.jsonl", "eval")
     tokenizer = load_tokenizer(args.work / "unrolled" / "tokenizer.json")
     ids = tokenizer.encode(evals.texts)
     gold = np.asarray(evals.labels)
     rows, models = [], {}
-    for graph in GRAPHS:
+    for graph in graphs:
         manifest = {m["file"]: m for m in json.loads((args.work / graph / "manifest.json").read_text())["models"]}
         for name in FILES:
             path = args.work / graph / f"{name}.tflite"
@@ -139,19 +144,21 @@ def main() -> None:
     command = shlex.join([sys.executable.rsplit("/", 1)[-1], *sys.argv])
     report = {"command": command, "export_commands": commands, "machine": machine_info(),
               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "dataset": dataset, "eval_examples": len(gold),
-              "max_len": int(ids.shape[1]), "distill": str(args.distill), "rows": rows}
+              "max_len": int(ids.shape[1]), "distill": str(args.distill), "graphs": graphs, "rows": rows}
     write_named_report(out, args.stem, report, render(report))
     plot(report, out / f"{args.stem}.png")
 
 
 def render(rep: dict) -> str:
     rows = {(r["graph"], r["file"]): r for r in rep["rows"]}
-    lines = [f"# The bilstm's export graphs: fused LSTM op vs unrolled ({rep['dataset']})", "",
+    graphs = rep.get("graphs", list(GRAPHS))
+    title = "fused LSTM op vs unrolled" if len(graphs) > 1 else f"{graphs[0]} only"
+    lines = [f"# The bilstm's export graphs: {title} ({rep['dataset']})", "",
              "```", rep["command"], *rep["export_commands"], "```", "",
              f"- Student: `{rep['distill']}`; eval split {rep['eval_examples']} texts, {rep['max_len']} ids per call.",
              "- Accuracy: each `.tflite` run with LiteRT over the whole eval split, one text per call.",
              f"- Latency: p50 of single `invoke()` calls on real eval ids, 1 thread, XNNPACK on; "
-             f"{len(next(iter(rows.values()))['p50_ms_rounds'])} rounds interleaved across the six files, "
+             f"{len(next(iter(rows.values()))['p50_ms_rounds'])} rounds interleaved across the {len(rows)} files, "
              "median of the rounds' p50s.",
              "- MediaPipe: its Python `TextClassifier` (mediapipe 1.2.3) loads the file itself; agreement is its top "
              "label against `kdedge.TextClassifier`'s on every eval text. Export writes no metadata into a fused "
@@ -184,15 +191,16 @@ def plot(rep: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     width = 0.38
-    for k, graph in enumerate(GRAPHS):
+    graphs = rep.get("graphs", list(GRAPHS))
+    for k, graph in enumerate(graphs):
         vals = [next(r["p50_ms"] for r in rep["rows"] if r["graph"] == graph and r["file"] == f) for f in FILES]
-        xs = np.arange(len(FILES)) + (k - 0.5) * width
+        xs = np.arange(len(FILES)) + (k - (len(graphs) - 1) / 2) * width
         ax.bar(xs, vals, width, label=f"--lstm {graph}")
         for x, v in zip(xs, vals):
             ax.text(x, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(np.arange(len(FILES)), [f.removeprefix("student_") for f in FILES])
     ax.set_ylabel("p50 ms per call (1 thread)")
-    ax.set_title(f"bilstm student, {rep['dataset']}: fused vs unrolled")
+    ax.set_title(f"bilstm student, {rep['dataset']}: " + " vs ".join(graphs))
     ax.legend()
     write_figure(path, fig)
 

@@ -239,8 +239,11 @@ def _load_student(distill_dir: Path, train, evals, cfg: ExportConfig) -> _Studen
 
 def _graph(model, cfg: ExportConfig):
     """The model to convert: with ``--lstm unrolled`` a bilstm's unrolled graph (same weights and outputs)."""
-    from kdedge.models.student import export_graph
+    from kdedge.models.student import export_graph, has_fused_lstm, is_merged
 
+    if cfg.lstm == "fused" and is_merged(model) and has_fused_lstm(model):
+        raise ConfigError("--lstm fused: a merged bilstm student converts only unrolled (TFLite's converter "
+                          "fails on its several fused LSTMs: 'Failed to duplicate values for the stateful op')")
     return export_graph(model) if cfg.lstm == "unrolled" else model
 
 

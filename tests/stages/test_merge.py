@@ -87,7 +87,8 @@ def test_exported_merge_is_unrolled_carries_metadata_and_mediapipe_agrees(merged
             assert np.abs(scores - p).max() <= 1e-5, (mode, text)
 
 
-@pytest.mark.parametrize("case", ["one member", "same twice", "nested", "other tokenizer", "compress", "explain"])
+@pytest.mark.parametrize("case", ["one member", "same twice", "nested", "other tokenizer", "fused", "compress",
+                                  "explain"])
 def test_bad_merges_and_refusals_exit_2_with_one_line(pipeline_run, merged, tmp_path, capsys, case):
     import shutil
 
@@ -102,6 +103,8 @@ def test_bad_merges_and_refusals_exit_2_with_one_line(pipeline_run, merged, tmp_
         "same twice": ["merge", "--member", k0, "--member", k0 + "/", "--out", str(tmp_path / "e")],
         "nested": ["merge", "--member", k0, "--member", m, "--out", str(tmp_path / "e")],
         "other tokenizer": ["merge", "--member", k0, "--member", str(tmp_path / "k1x"), "--out", str(tmp_path / "e")],
+        "fused": ["export", "--distill-dir", m, "--data", data, "--no-teacher", "--lstm", "fused",
+                  "--out", str(tmp_path / "e")],
         "compress": ["compress", "--distill-dir", m, "--data", data, "--teacher-dir", str(pipeline_run / "teacher"),
                      "--out", str(tmp_path / "e")],
         "explain": ["explain", "--export-dir", str(merged / "e"), "--teacher-dir", str(pipeline_run / "teacher"),
@@ -114,6 +117,6 @@ def test_bad_merges_and_refusals_exit_2_with_one_line(pipeline_run, merged, tmp_
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert {"one member": "two or more", "same twice": "twice", "nested": "cannot be a member",
-            "other tokenizer": "tokenizer differs", "compress": "merged student",
+            "other tokenizer": "tokenizer differs", "fused": "converts only unrolled", "compress": "merged student",
             "explain": "merged student"}[case] in err[0]
     assert not (tmp_path / "e").exists()
