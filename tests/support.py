@@ -139,3 +139,16 @@ def incomplete_stages(run) -> list[str]:
              "export": (layout.MANIFEST, layout.TOKENIZER), "bench": (layout.REPORT_JSON, layout.REPORT_MD)}
     return [f"{stage} complete without {name}" for stage, names in files.items()
             if layout.is_complete(run / stage) for name in names if not (run / stage / name).exists()]
+
+
+def refused_in_one_line(main, argv: list[str], capsys) -> str:
+    """Run the CLI ``main(argv)``, expect exit code 2 and exactly one line on stderr; return that line."""
+    import pytest
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]

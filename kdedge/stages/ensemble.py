@@ -32,11 +32,16 @@ class EnsembleConfig:
     cache_dir: str | None = setting(None, "Teacher-logits store (else $KDEDGE_CACHE or ~/.cache/kdedge).", type=str)
 
     def validate(self) -> None:
-        if len(self.members) < 2:
-            raise ConfigError(f"--member: an ensemble needs two or more teacher folders, got {len(self.members)}")
-        resolved = [str(Path(m).resolve()) for m in self.members]
-        if len(set(resolved)) != len(resolved):
-            raise ConfigError("--member: the same teacher folder is given twice")
+        check_members(self.members, "an ensemble needs two or more teacher folders", "teacher")
+
+
+def check_members(members: tuple, too_few: str, kind: str) -> None:
+    """``--member``: two or more folders, none given twice (``kdedge ensemble``, ``kdedge merge``)."""
+    if len(members) < 2:
+        raise ConfigError(f"--member: {too_few}, got {len(members)}")
+    resolved = [str(Path(m).resolve()) for m in members]
+    if len(set(resolved)) != len(resolved):
+        raise ConfigError(f"--member: the same {kind} folder is given twice")
 
 
 def run_ensemble(data_dir: str | Path, out: str | Path, cfg: EnsembleConfig) -> dict:

@@ -40,11 +40,8 @@ class MergeConfig:
     cache_dir: str | None = setting(None, "Teacher-logits store (else $KDEDGE_CACHE or ~/.cache/kdedge).", type=str)
 
     def validate(self) -> None:
-        if len(self.members) < 2:
-            raise ConfigError(f"--member: merging needs two or more distill folders, got {len(self.members)}")
-        resolved = [str(Path(m).resolve()) for m in self.members]
-        if len(set(resolved)) != len(resolved):
-            raise ConfigError("--member: the same distill folder is given twice")
+        from kdedge.stages.ensemble import check_members
+        check_members(self.members, "merging needs two or more distill folders", "distill")
 
 
 def is_merged(distill_dir: str | Path) -> bool:
@@ -60,8 +57,6 @@ def run_merge(out: str | Path, cfg: MergeConfig) -> dict:
         StageInputError: a member folder is incomplete.
         ConfigError: the members differ in data, teacher or tokenizer, or one is itself merged.
     """
-    import numpy as np
-
     from kdedge.data import Split
     from kdedge.models.student import load_student, merge_students, save_student
     from kdedge.text.tokenizer import load_tokenizer

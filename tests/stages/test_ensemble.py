@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kdedge.cli import main
+from tests.support import refused_in_one_line
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +77,7 @@ def test_bad_ensembles_and_refusals_exit_2_with_one_line(pipeline_run, ensemble,
         "explain": ["explain", "--export-dir", str(pipeline_run / "export"), "--teacher-dir", ens, "--distill-dir",
                     str(pipeline_run / "distill"), "--data", data, "--out", str(tmp_path / "e")],
     }[case]
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    assert e.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
+    line = refused_in_one_line(main, argv, capsys)
     assert {"one member": "two or more", "same twice": "twice", "nested": "cannot be a member",
-            "missing": "nope", "export": "ensemble", "explain": "ensemble"}[case] in err[0]
+            "missing": "nope", "export": "ensemble", "explain": "ensemble"}[case] in line
     assert not (tmp_path / "e").exists()

@@ -8,6 +8,7 @@ from mediapipe.tasks.python import text as mp_text
 from mediapipe.tasks.python.core import base_options as mp_base
 
 from kdedge.cli import main
+from tests.support import refused_in_one_line
 
 TEXTS = ["a great , moving film", "dull and far too long", "", "!!!", "Not GOOD at all", "café crème 🎬"]
 
@@ -92,7 +93,7 @@ def test_exported_merge_is_unrolled_carries_metadata_and_mediapipe_agrees(merged
 def test_bad_merges_and_refusals_exit_2_with_one_line(pipeline_run, merged, tmp_path, capsys, case):
     import shutil
 
-    data, k0, k1, m = (str(pipeline_run / "data"), str(merged / "k0"), str(merged / "k1"), str(merged / "m"))
+    data, k0, m = str(pipeline_run / "data"), str(merged / "k0"), str(merged / "m")
     if case == "other tokenizer":  # k1 with a vocabulary one word shorter
         shutil.copytree(merged / "k1", tmp_path / "k1x")
         tok = json.loads((tmp_path / "k1x" / "tokenizer.json").read_text())
@@ -110,13 +111,8 @@ def test_bad_merges_and_refusals_exit_2_with_one_line(pipeline_run, merged, tmp_
         "explain": ["explain", "--export-dir", str(merged / "e"), "--teacher-dir", str(pipeline_run / "teacher"),
                     "--distill-dir", m, "--data", data, "--out", str(tmp_path / "e")],
     }[case]
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    assert e.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
+    line = refused_in_one_line(main, argv, capsys)
     assert {"one member": "two or more", "same twice": "twice", "nested": "cannot be a member",
             "other tokenizer": "tokenizer differs", "fused": "converts only unrolled", "compress": "merged student",
-            "explain": "merged student"}[case] in err[0]
+            "explain": "merged student"}[case] in line
     assert not (tmp_path / "e").exists()
