@@ -226,11 +226,8 @@ def merge_students(models: list, name: str = "student_merged"):
     for i, m in enumerate(models):
         # Rebuilt from its config without the embedding table the teacher-context init puts there (saving
         # serializes a nested model's config once per object it holds: the table made that take minutes).
-        config = m.get_config()
+        config = _rewrite_layers(m.get_config())
         config["name"] = f"member{i}"
-        for layer in config["layers"]:
-            if "embeddings_initializer" in layer.get("config", {}):
-                layer["config"]["embeddings_initializer"] = "zeros"  # set_weights below
         member = keras.Model.from_config(config)
         member.set_weights(m.get_weights())
         outs.append(member(ids))
@@ -256,15 +253,21 @@ def export_graph(model):
     """
     if not has_fused_lstm(model):
         return model
-    config = model.get_config()
-    stack = list(config["layers"])
-    while stack:  # (a merged student's members are nested models: their layers too)
-        layer = stack.pop()
-        if layer["class_name"].endswith("BiLSTMMaxPool"):
-            layer["config"]["unroll"] = True
-        elif "embeddings_initializer" in layer.get("config", {}):
-            layer["config"]["embeddings_initializer"] = "zeros"  # set_weights below; no table in the config
-        stack.extend(layer.get("config", {}).get("layers", []))
-    new = keras.Model.from_config(config)
+    new = keras.Model.from_config(_rewrite_layers(model.get_config(), unroll=True))
     new.set_weights(model.get_weights())
     return new
+
+
+def _rewrite_layers(config: dict, unroll: bool = False) -> dict:
+    """A model ``config`` (modified in place, returned) whose embedding layers hold no initial table (the
+    teacher-context init puts one there; the caller sets the weights), with ``unroll`` every BiLSTMMaxPool
+    switched to its unrolled graph. Nested models (a merged student's members) are rewritten too."""
+    stack = list(config["layers"])
+    while stack:
+        layer = stack.pop()
+        if unroll and layer["class_name"].endswith("BiLSTMMaxPool"):
+            layer["config"]["unroll"] = True
+        elif "embeddings_initializer" in layer.get("config", {}):
+            layer["config"]["embeddings_initializer"] = "zeros"
+        stack.extend(layer.get("config", {}).get("layers", []))
+    return config

@@ -150,8 +150,8 @@ def run_compress(distill_dir: str | Path, data_dir: str | Path, teacher_dir: str
 
     cfg.validate()
     distill_dir = layout.require(distill_dir, "distill", layout.CONFIG, layout.STUDENT, layout.TOKENIZER)
-    from kdedge.stages.merge import is_merged
-    if is_merged(distill_dir):
+    from kdedge.stages.merge import is_merged_dir
+    if is_merged_dir(distill_dir):
         raise ConfigError(f"--distill-dir {distill_dir} is a merged student: compress fine-tunes one student "
                           "(compress a member, or export the merged one as it is)")
     data_dir = layout.require(data_dir, "data", layout.TRAIN, layout.EVAL)

@@ -86,8 +86,8 @@ def run_explain(export_dir, data_dir, teacher_dir, distill_dir, out, cfg: Explai
                           "with the student (pass one member's folder)")
     teacher_dir = layout.require(teacher_dir, "teacher", layout.TEACHER_MODEL, layout.CONFIG)
     distill_dir = layout.require(distill_dir, "distill", layout.STUDENT, layout.TOKENIZER)
-    from kdedge.stages.merge import is_merged
-    if is_merged(distill_dir):
+    from kdedge.stages.merge import is_merged_dir
+    if is_merged_dir(distill_dir):
         raise ConfigError(f"--distill-dir {distill_dir} is a merged student: explain's attributions need one "
                           "embedding table (pass a member's folder)")
     manifest = {e["name"]: e for e in read_json(export_dir / layout.MANIFEST)["models"]}

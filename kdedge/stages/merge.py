@@ -44,7 +44,7 @@ class MergeConfig:
         check_members(self.members, "merging needs two or more distill folders", "distill")
 
 
-def is_merged(distill_dir: str | Path) -> bool:
+def is_merged_dir(distill_dir: str | Path) -> bool:
     """Whether ``distill_dir`` was written by ``kdedge merge``."""
     path = Path(distill_dir) / layout.CONFIG
     return path.is_file() and "merged" in read_json(path)
