@@ -68,6 +68,9 @@ def test_pipeline_applies_dataset_defaults_under_explicit_flags():
     cfg = pipeline_config(dataset="sst2", cache_dir="/tmp/c")
     assert (cfg.teacher.max_len, cfg.teacher.truncation, cfg.student.max_len) == (64, "head", 64)
     assert cfg.teacher.cache_dir == cfg.distill.cache_dir == "/tmp/c"
+    assert (cfg.teacher.epochs, cfg.teacher.lr) == (2.0, 5e-5)
+    cfg = pipeline_config(dataset="sst2", **{"teacher_epochs": 1.0, "teacher_lr": 3e-5})
+    assert (cfg.teacher.epochs, cfg.teacher.lr) == (1.0, 3e-5)
 
 
 @pytest.mark.parametrize("flags, named", [

@@ -85,3 +85,15 @@ def test_one_comma_list_parser():
 def test_bool_flags_are_on_off_pairs():
     assert any(isinstance(p, click.Option) and p.opts == ["--baseline"] and p.secondary_opts == ["--no-baseline"]
                for p in cli.commands["distill"].params)
+
+
+def test_pipeline_help_states_every_per_dataset_setting():
+    from kdedge.pipeline import DATASET_DEFAULTS
+
+    text = " ".join(_help("pipeline").split())
+    for dataset, stages in DATASET_DEFAULTS.items():
+        assert dataset in text, dataset
+        for settings in stages.values():
+            for value in settings.values():
+                shown = f"{value:g}".replace("e-0", "e-") if isinstance(value, float) else str(value)
+                assert shown in text, (dataset, value)
