@@ -43,12 +43,12 @@ DATASET_DEFAULTS = {
     "imdb": {"data": {"max_unlabeled": 25000},  # half of train/unsup: labeling 25k reviews costs ~10 min
              "teacher": {"max_len": 128, "truncation": "head+tail"},
              "student": {"max_len": 400, "vocab_size": 30000}},
-    # The treebank's 8,544 train sentences are an eighth of SST-2's 67k phrases: three teacher epochs
-    # cost what ~0.4 of an SST-2 epoch does (~9 min on 2 cores; benchmarks/results/sst5).
     # SST-2: of the teacher recipes that keep the cold main job within the hour, two epochs at a peak lr of
     # 5e-5 scored best on dev (89.33% against one epoch at 3e-5's 88.99%; benchmarks/results/sst2/
     # sst2_teachers.md); the second epoch costs ~11 min on 2 cores (benchmarks/results/sst2/main_job).
     "sst2": {"teacher": {"epochs": 2.0, "lr": 5e-5}},
+    # The treebank's 8,544 train sentences are an eighth of SST-2's 67k phrases: three teacher epochs
+    # cost what ~0.4 of an SST-2 epoch does (~9 min on 2 cores; benchmarks/results/sst5).
     "sst5": {"teacher": {"epochs": 3.0}},
     "sst3": {"teacher": {"epochs": 3.0}},
 }
