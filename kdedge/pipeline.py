@@ -45,7 +45,8 @@ DATASET_DEFAULTS = {
              "student": {"max_len": 400, "vocab_size": 30000}},
     # SST-2: of the teacher recipes that keep the cold main job within the hour, two epochs at a peak lr of
     # 5e-5 scored best on dev (89.33% against one epoch at 3e-5's 88.99%; benchmarks/results/sst2/
-    # sst2_teachers.md); the second epoch costs ~11 min on 2 cores (benchmarks/results/sst2/main_job).
+    # sst2_teachers.md); the second epoch costs 12.5 min on 2 cores (teacher stage 1,430 s against 678 s;
+    # benchmarks/results/sst2/main_job).
     "sst2": {"teacher": {"epochs": 2.0, "lr": 5e-5}},
     # The treebank's 8,544 train sentences are an eighth of SST-2's 67k phrases: three teacher epochs
     # cost what ~0.4 of an SST-2 epoch does (~9 min on 2 cores; benchmarks/results/sst5).
