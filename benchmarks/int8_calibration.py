@@ -28,19 +28,6 @@ from kdedge import layout
 from kdedge.measure.machine import machine_info
 
 
-def run_tflite(content: bytes, ids: np.ndarray) -> np.ndarray:
-    """The file's outputs over ``ids`` in one batched call (every kdedge student takes any batch size)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_content=content, num_threads=1)
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    interp.resize_tensor_input(inp["index"], list(ids.shape))
-    interp.allocate_tensors()
-    interp.set_tensor(inp["index"], ids.astype(np.int32))
-    interp.invoke()
-    return interp.get_tensor(out["index"]).copy()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--distill", type=Path, required=True, help="A `kdedge distill` (or `merge`) folder.")
@@ -52,7 +39,7 @@ def main() -> None:
 
     from kdedge.data import Split
     from kdedge.models.student import export_graph, load_student
-    from kdedge.stages.export import ExportConfig, convert, with_softmax
+    from kdedge.stages.export import ExportConfig, calibration_texts, convert, tflite_logits, with_softmax
     from kdedge.text.tokenizer import load_tokenizer
 
     if not (args.data / layout.VALID).is_file():
@@ -61,21 +48,20 @@ def main() -> None:
     tokenizer = load_tokenizer(args.distill / layout.TOKENIZER)
     train = Split.from_jsonl(args.data / layout.TRAIN, "train")
     dev = Split.from_jsonl(args.data / layout.VALID, "valid")
-    dev_ids, gold = tokenizer.encode(dev.texts), np.asarray(dev.labels)
+    feeds, gold = [{"input_ids": row[None, :]} for row in tokenizer.encode(dev.texts)], np.asarray(dev.labels)
     model = export_graph(with_softmax(load_student(args.distill / layout.STUDENT)))
     cfg = ExportConfig()
-    ref = run_tflite(convert(model, "float32", None, cfg), dev_ids)
-    order = np.random.default_rng(cfg.seed).permutation(len(train))  # as kdedge export draws them
+    ref = tflite_logits(convert(model, "float32", None, cfg), feeds)
     rows = []
     for n in counts:
-        calib = tokenizer.encode([train.texts[i] for i in order[:n]], masks=True)
+        calib = tokenizer.encode(calibration_texts(train.texts, n, cfg.seed), masks=True)  # as export draws them
 
         def representative(calib=calib):
             for row in calib:
                 yield [row[None, :]]
 
         t0 = time.perf_counter()
-        probs = run_tflite(convert(model, "int8", representative, cfg), dev_ids)
+        probs = tflite_logits(convert(model, "int8", representative, cfg), feeds)
         rows.append({"calibration_examples": len(calib), "convert_seconds": round(time.perf_counter() - t0, 1),
                      "dev_flips_vs_float32": int((probs.argmax(1) != ref.argmax(1)).sum()),
                      "dev_mean_abs_prob_diff": float(np.abs(probs - ref).mean()),

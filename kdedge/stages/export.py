@@ -230,11 +230,15 @@ def _load_student(distill_dir: Path, train, evals, cfg: ExportConfig) -> _Studen
 
     tokenizer = load_tokenizer(distill_dir / layout.TOKENIZER)
     model = _graph(load_student(distill_dir / layout.STUDENT), cfg)
-    rng = np.random.default_rng(cfg.seed)
-    calib = tokenizer.encode([train.texts[i] for i in rng.permutation(len(train))[:cfg.calibration_examples]],
-                             masks=True)
+    calib = tokenizer.encode(calibration_texts(train.texts, cfg.calibration_examples, cfg.seed), masks=True)
     check_ids = tokenizer.encode(evals.texts[:cfg.check_examples])
     return _Student(model, tokenizer, calib, check_ids, predict(model, check_ids))
+
+
+def calibration_texts(train_texts: list[str], n: int, seed: int) -> list[str]:
+    """The int8 calibration texts: the first ``n`` of one seeded permutation of the train texts (so a larger
+    ``n`` holds every smaller draw)."""
+    return [train_texts[i] for i in np.random.default_rng(seed).permutation(len(train_texts))[:n]]
 
 
 def _graph(model, cfg: ExportConfig):
@@ -453,9 +457,7 @@ def export_teacher(teacher_dir: Path, out: Path, modes=("float32",), train_texts
     teacher, teacher_tok = load_teacher(teacher_dir / layout.TEACHER_MODEL)
     representative = None
     if "int8" in modes:
-        rng = np.random.default_rng(cfg.seed if cfg else 0)
-        n = cfg.calibration_examples if cfg else 300
-        texts = [train_texts[i] for i in rng.permutation(len(train_texts))[:n]]
+        texts = calibration_texts(train_texts, cfg.calibration_examples if cfg else 300, cfg.seed if cfg else 0)
         ids = np.zeros((len(texts), max_len), dtype=np.int32)  # the file's input: [1, max_len], right-padded
         for i, row in enumerate(tokenize(teacher_tok, texts, max_len, truncation)):
             ids[i, :len(row)] = row
@@ -493,8 +495,7 @@ def export_variants(compress_dir: Path, out: Path, train_texts: list[str], cfg: 
     from kdedge.text.tokenizer import load_tokenizer
 
     entries = []
-    rng = np.random.default_rng(cfg.seed)
-    calib_texts = [train_texts[i] for i in rng.permutation(len(train_texts))[:cfg.calibration_examples]]
+    calib_texts = calibration_texts(train_texts, cfg.calibration_examples, cfg.seed)
     for v in progress(read_json(compress_dir / layout.MANIFEST)["variants"], desc="export variants", unit="model"):
         folder = compress_dir / v["name"]
         tokenizer = load_tokenizer(folder / layout.TOKENIZER)
