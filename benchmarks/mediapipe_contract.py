@@ -135,37 +135,49 @@ def format_report(runs: Path, archs: list[str], seeds: dict[str, list[int]] | No
     return {"rows": rows, "deltas": deltas, "seeds": {a: list(v) for a, v in seeds.items()}}
 
 
-def agreement_report(runs: Path, archs: list[str]) -> dict:
-    from kdedge import TextClassifier
+def load_splits(data: Path, eval_name: str = "dev") -> dict:
+    """The data folder's eval split (as ``eval_name``) and, when it has one, its ``test`` split."""
     from kdedge.data import Split
 
-    data = runs / "sst2" / "data"
-    splits = {"dev": Split.from_jsonl(data / "eval.jsonl", "eval")}
+    splits = {eval_name: Split.from_jsonl(data / "eval.jsonl", "eval")}
     if (data / "test.jsonl").is_file():
         splits["test"] = Split.from_jsonl(data / "test.jsonl", "test")
+    return splits
+
+
+def file_agreement(path: Path, splits: dict, arch: str, name: str) -> list[dict]:
+    """One row per split: ``path`` run by MediaPipe's ``TextClassifier`` and by kdedge's, one text a call."""
+    from kdedge import TextClassifier
+
+    ours, theirs = TextClassifier(path), mediapipe_classifier(path)
+    rows = []
+    try:
+        for split_name, split in splits.items():
+            t0 = time.perf_counter()
+            p_ours = ours.probabilities(split.texts)
+            t_ours = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            p_mp = mediapipe_scores(theirs, split.texts, p_ours.shape[1])
+            t_mp = time.perf_counter() - t0
+            gold = split.labels
+            rows.append({"arch": arch, "file": name, "split": split_name, "examples": len(gold),
+                         "label_agreement": float((p_mp.argmax(1) == p_ours.argmax(1)).mean()),
+                         "max_abs_prob_diff": float(np.abs(p_mp - p_ours).max()),
+                         "mediapipe_accuracy": float((p_mp.argmax(1) == gold).mean()),
+                         "kdedge_accuracy": float((p_ours.argmax(1) == gold).mean()),
+                         "mediapipe_ms_per_text": 1000 * t_mp / len(gold),
+                         "kdedge_ms_per_text": 1000 * t_ours / len(gold)})
+    finally:
+        theirs.close()
+    return rows
+
+
+def agreement_report(runs: Path, archs: list[str]) -> dict:
+    splits = load_splits(runs / "sst2" / "data")
     rows = []
     for arch in archs:
         for name in FILES:
-            path = runs / "sst2" / f"f3-{arch}" / "export" / f"{name}.tflite"
-            ours, theirs = TextClassifier(path), mediapipe_classifier(path)
-            try:
-                for split_name, split in splits.items():
-                    t0 = time.perf_counter()
-                    p_ours = ours.probabilities(split.texts)
-                    t_ours = time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    p_mp = mediapipe_scores(theirs, split.texts, p_ours.shape[1])
-                    t_mp = time.perf_counter() - t0
-                    gold = split.labels
-                    rows.append({"arch": arch, "file": name, "split": split_name, "examples": len(gold),
-                                 "label_agreement": float((p_mp.argmax(1) == p_ours.argmax(1)).mean()),
-                                 "max_abs_prob_diff": float(np.abs(p_mp - p_ours).max()),
-                                 "mediapipe_accuracy": float((p_mp.argmax(1) == gold).mean()),
-                                 "kdedge_accuracy": float((p_ours.argmax(1) == gold).mean()),
-                                 "mediapipe_ms_per_text": 1000 * t_mp / len(gold),
-                                 "kdedge_ms_per_text": 1000 * t_ours / len(gold)})
-            finally:
-                theirs.close()
+            rows += file_agreement(runs / "sst2" / f"f3-{arch}" / "export" / f"{name}.tflite", splits, arch, name)
     return {"rows": rows}
 
 
@@ -228,17 +240,34 @@ def render_agreement(rep: dict, command: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", required=True, type=Path, help="Folder holding sst2/{data,teacher,f1-*,f3-*}.")
+    ap.add_argument("--runs", type=Path, help="Folder holding sst2/{data,teacher,f1-*,f3-*}.")
     ap.add_argument("--archs", default="cnn,transformer", help="Comma-separated student architectures.")
     ap.add_argument("--seeds", default="0", help="Comma-separated seeds, or per arch 'cnn=0,1,2;transformer=0'; "
                     "each trains both formats (seed 0: f{1,3}-<arch>, seed N: f{1,3}-<arch>-sN).")
     ap.add_argument("--make", action="store_true", help="First run the stages the run folders lack (student, "
                     "distill --no-baseline, export --no-teacher, bench of the two files).")
+    ap.add_argument("--files", default=None, help="Instead of --runs: comma-separated .tflite files with metadata; "
+                    "only the agreement report, over --data's eval (and test) split, into <out>/<name>.{json,md}.")
+    ap.add_argument("--data", type=Path, default=None, help="With --files: the kdedge data folder to classify.")
+    ap.add_argument("--name", default="agreement", help="With --files: the report's file stem.")
     ap.add_argument("--out", type=Path, default=RESULTS / "mediapipe", help="Where the reports go.")
     args = ap.parse_args()
+    command = "python " + " ".join(["benchmarks/mediapipe_contract.py"] + sys.argv[1:])
+    if args.files:
+        if args.data is None:
+            ap.error("--files needs --data")
+        splits = load_splits(args.data, "eval")  # IMDB's eval split is its test set: not called dev here
+        rows = []
+        for f in args.files.split(","):
+            rows += file_agreement(Path(f), splits, "–", Path(f).stem)
+        write_json(args.out / f"{args.name}.json", {"rows": rows, "command": command})
+        write_text(args.out / f"{args.name}.md", render_agreement({"rows": rows}, command))
+        print(render_agreement({"rows": rows}, command))
+        return
+    if args.runs is None:
+        ap.error("give --runs (or --files with --data)")
     archs = [a for a in args.archs.split(",") if a]
     seeds = parse_seeds(args.seeds, archs)
-    command = "python " + " ".join(["benchmarks/mediapipe_contract.py"] + sys.argv[1:])
     if args.make:
         make_runs(args.runs, archs, seeds)
     fmt = format_report(args.runs, archs, seeds)
