@@ -381,19 +381,21 @@ def compare(old, new, min_change, show_all, fail_on_regression):
 PIPELINE_TEACHER_EXCLUDE = ("init", "max_len", "cache_dir")
 
 
-def pipeline_config(seed: int = 0, teacher_init: str | None = None, max_len: int | None = None, **kw):
+def pipeline_config(seed: int = 0, teacher_init: str | None = None, max_len: int | None = None,
+                    preset: str = "default", **kw):
     """The PipelineConfig for `kdedge pipeline`'s flags (``kw``: flag values, None where unset).
 
-    Per-dataset settings (:data:`kdedge.pipeline.DATASET_DEFAULTS`) apply under the flags given.
+    Per-dataset settings (:data:`kdedge.pipeline.DATASET_DEFAULTS`), then the preset's
+    (:data:`kdedge.pipeline.PRESETS`), apply under the flags given.
     """
     from kdedge.pipeline import PipelineConfig, dataset_defaults
     ml = {"max_len": max_len} if max_len is not None else {}
     init = {"init": teacher_init} if teacher_init is not None else {}
     dataset = kw.get("dataset") or DataConfig.dataset
-    data = build(DataConfig, kw, seed=seed, **dataset_defaults(dataset, "data"))
+    data = build(DataConfig, kw, seed=seed, **dataset_defaults(dataset, "data", preset))
     cache = {"cache_dir": kw["cache_dir"]} if kw.get("cache_dir") else {}  # --cache-dir: one store for both
-    teacher_fixed = {**dataset_defaults(data.dataset, "teacher"), **ml, **init, **cache}
-    student_fixed = {**dataset_defaults(data.dataset, "student"), **ml}
+    teacher_fixed = {**dataset_defaults(data.dataset, "teacher", preset), **ml, **init, **cache}
+    student_fixed = {**dataset_defaults(data.dataset, "student", preset), **ml}
     return PipelineConfig(
         data=data,
         teacher=build(TeacherConfig, kw, "teacher-", PIPELINE_TEACHER_EXCLUDE, seed=seed, **teacher_fixed),
@@ -414,12 +416,15 @@ def pipeline_config(seed: int = 0, teacher_init: str | None = None, max_len: int
 @options(DistillConfig)
 @options(ExportConfig)
 @options(BenchConfig)
+@click.option("--preset", type=click.Choice(["default", "quality"]), default="default", show_default=True,
+              help="default: the main job, within the hour on 2 cores. quality: the best measured recipe that "
+                   "is not (sst2 only; see below). Flags you give win over the preset.")
 @seed_option
 @out_option
 @overwrite_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (or an interrupted --overwrite "
               "of it), skipping finished stages; other settings than the run's are refused.")
-def pipeline(out, overwrite, resume, seed, teacher_init, max_len, **kw):
+def pipeline(out, overwrite, resume, seed, teacher_init, max_len, preset, **kw):
     """Run data -> teacher -> student -> distill -> export -> bench into --out.
 
     \b
@@ -428,10 +433,14 @@ def pipeline(out, overwrite, resume, seed, teacher_init, max_len, **kw):
       sst5, sst3  teacher: 3 epochs
       imdb        teacher: 128 tokens, head+tail; student: 400 tokens, 30000 words;
                   25000 unlabeled reviews
+    \b
+    --preset quality, over those (measured cold times: README, "Presets"):
+      sst2        teacher: 3 epochs at 5e-5, layer-wise LR decay 0.9;
+                  student: bilstm, 32000 words
     """
     quiet_tensorflow()
     from kdedge.pipeline import run_pipeline
-    cfg = pipeline_config(seed, teacher_init, max_len, **kw)
+    cfg = pipeline_config(seed, teacher_init, max_len, preset, **kw)
     report = run_pipeline(out, cfg, overwrite=overwrite, resume=resume)
     for r in report["models"]:
         click.echo(f"{r['name']:18s} {r['bytes'] / 1e6:8.3f} MB  acc {r['accuracy']:.4f}  "

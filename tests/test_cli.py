@@ -73,6 +73,25 @@ def test_pipeline_applies_dataset_defaults_under_explicit_flags():
     assert (cfg.teacher.epochs, cfg.teacher.lr) == (1.0, 3e-5)
 
 
+def test_quality_preset_sets_its_recipe_under_explicit_flags():
+    from kdedge.cli import pipeline_config
+
+    default, quality = pipeline_config(dataset="sst2"), pipeline_config(dataset="sst2", preset="quality")
+    assert (quality.teacher.epochs, quality.teacher.lr, quality.teacher.layer_decay) == (3.0, 5e-5, 0.9)
+    assert (quality.student.arch, quality.student.vocab_size) == ("bilstm", 32000)
+    assert (default.teacher.layer_decay, default.student.arch, default.student.vocab_size) == (1.0, "cnn", 16000)
+    # everything the preset does not name stays as in the default job
+    assert quality.distill == default.distill and quality.export == default.export and quality.data == default.data
+    cfg = pipeline_config(dataset="sst2", preset="quality", **{"teacher_epochs": 2.0, "arch": "cnn"})
+    assert (cfg.teacher.epochs, cfg.teacher.layer_decay, cfg.student.arch) == (2.0, 0.9, "cnn")
+
+
+def test_quality_preset_without_a_recipe_for_the_dataset_exits_2_and_writes_nothing(tmp_path):
+    r = kdedge("pipeline", "--dataset", "imdb", "--preset", "quality", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "--preset quality" in r.stderr and "sst2" in r.stderr, r.stderr
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("flags, named", [
     ([], "--export-dir"),
     (["--export-dir", "/nonexistent/e", "--data", "/nonexistent/d", "--out", "o"], "--export-dir"),
