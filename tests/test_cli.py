@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -84,6 +85,20 @@ def test_quality_preset_sets_its_recipe_under_explicit_flags():
     assert quality.distill == default.distill and quality.export == default.export and quality.data == default.data
     cfg = pipeline_config(dataset="sst2", preset="quality", **{"teacher_epochs": 2.0, "arch": "cnn"})
     assert (cfg.teacher.epochs, cfg.teacher.layer_decay, cfg.student.arch) == (2.0, 0.9, "cnn")
+
+
+def test_quality_preset_is_the_configuration_its_committed_measurement_ran():
+    """The README's quality-preset figures come from benchmarks/results/sst2/quality/: if the preset or a
+    default it inherits changes, this fails until that run is redone (or the README says otherwise)."""
+    import dataclasses
+    import json
+
+    from kdedge.cli import pipeline_config
+
+    measured = json.loads((Path(__file__).parents[1] / "benchmarks/results/sst2/quality/config.json").read_text())
+    cfg = pipeline_config(dataset="sst2", preset="quality")
+    resolved = {stage: json.loads(json.dumps(dataclasses.asdict(getattr(cfg, stage)))) for stage in measured}
+    assert resolved == measured
 
 
 def test_quality_preset_without_a_recipe_for_the_dataset_exits_2_and_writes_nothing(tmp_path):
