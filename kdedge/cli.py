@@ -31,6 +31,7 @@ from kdedge.flags import (build, data_option, distill_dir_option, folder, folder
 from kdedge.io import prepare_out_dir
 from kdedge.quiet import quiet_tensorflow
 from kdedge.measure.device.config import DeviceConfig
+from kdedge.pipeline import PRESETS
 from kdedge.serve.config import ServeConfig
 from kdedge.stages.bench import BenchConfig
 from kdedge.stages.compress import CompressConfig
@@ -416,9 +417,9 @@ def pipeline_config(seed: int = 0, teacher_init: str | None = None, max_len: int
 @options(DistillConfig)
 @options(ExportConfig)
 @options(BenchConfig)
-@click.option("--preset", type=click.Choice(["default", "quality"]), default="default", show_default=True,
-              help="default: the main job, within the hour on 2 cores. quality: the best measured recipe that "
-                   "is not (sst2 only; see below). Flags you give win over the preset.")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True,
+              help="default: the main job, within the hour on 2 cores. quality: the best measured recipe, "
+                   "which takes longer (sst2 only; see below). Flags you give win over the preset.")
 @seed_option
 @out_option
 @overwrite_option
