@@ -257,9 +257,13 @@ def main() -> None:
         if args.data is None:
             ap.error("--files needs --data")
         splits = load_splits(args.data, "eval")  # IMDB's eval split is its test set: not called dev here
+        files = [Path(f) for f in args.files.split(",") if f]
+        stems = [f.stem for f in files]
+        # Files that share a name (every export writes student_int8.tflite) are told apart by their path.
+        labels = stems if len(set(stems)) == len(stems) else [str(f.with_suffix("")) for f in files]
         rows = []
-        for f in args.files.split(","):
-            rows += file_agreement(Path(f), splits, "–", Path(f).stem)
+        for f, label in zip(files, labels):
+            rows += file_agreement(f, splits, "–", label)
         write_json(args.out / f"{args.name}.json", {"rows": rows, "command": command})
         write_text(args.out / f"{args.name}.md", render_agreement({"rows": rows}, command))
         print(render_agreement({"rows": rows}, command))
