@@ -46,7 +46,6 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg,
         "final_loss_ema": ...}``.
     """
     import tensorflow as tf
-    from transformers import create_optimizer
 
     from kdedge.training.distribute import distribute_batch
 
@@ -57,16 +56,9 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg,
     schedule = batch_schedule(lengths, cfg.batch_size, cfg.epochs, cfg.seed)
     total_steps = len(schedule)
 
-    decay = getattr(cfg, "layer_decay", 1.0)
-    scales = lr_scales(model, decay) if decay != 1.0 else [1.0] * len(model.trainable_variables)
+    groups = optimizer_groups(model, cfg, total_steps, strategy)
     with strategy.scope():
-        # One AdamW per learning-rate scale: Adam's update does not change when its gradient is
-        # scaled, so a per-layer rate needs its own optimizer (same schedule, scaled peak).
-        optimizers = {scale: create_optimizer(
-            init_lr=cfg.lr * scale, num_train_steps=total_steps, num_warmup_steps=int(cfg.warmup * total_steps),
-            weight_decay_rate=cfg.weight_decay)[0] for scale in sorted(set(scales), reverse=True)}
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
-    groups = [(optimizers[scale], [i for i, s in enumerate(scales) if s == scale]) for scale in optimizers]
     manager = None
     if checkpoint_dir is not None:
         # A single optimizer keeps the checkpoint layout of runs made before layer decay existed.
@@ -76,7 +68,7 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, cfg,
         if manager.latest_checkpoint:
             ckpt.restore(manager.latest_checkpoint)
 
-    train_step = _train_step(model, groups, strategy)
+    train_step = train_step_fn(model, groups, strategy)
     tf.random.set_seed(cfg.seed)
     start = time.perf_counter()
     done = int(step.numpy())
@@ -129,7 +121,32 @@ def lr_scales(model, decay: float) -> list[float]:
     return [float(decay ** (n + 1 - d)) for d in depths]
 
 
-def _train_step(model, groups, strategy):
+def optimizer_groups(model, cfg, total_steps: int, strategy=None) -> list[tuple]:
+    """The AdamW optimizers of a fine-tune and the variables each updates.
+
+    ``cfg``: ``lr``, ``warmup``, ``weight_decay`` and ``layer_decay`` of a
+    :class:`kdedge.stages.teacher.TeacherConfig`.
+
+    Returns:
+        ``(optimizer, indices of model.trainable_variables)`` pairs covering every
+        variable: one pair without layer decay, one per learning-rate scale with it.
+    """
+    import tensorflow as tf
+    from transformers import create_optimizer
+
+    strategy = strategy or tf.distribute.get_strategy()
+    decay = getattr(cfg, "layer_decay", 1.0)
+    scales = lr_scales(model, decay) if decay != 1.0 else [1.0] * len(model.trainable_variables)
+    with strategy.scope():
+        # One AdamW per learning-rate scale: Adam's update does not change when its gradient is
+        # scaled, so a per-layer rate needs its own optimizer (same schedule, scaled peak).
+        optimizers = {scale: create_optimizer(
+            init_lr=cfg.lr * scale, num_train_steps=total_steps, num_warmup_steps=int(cfg.warmup * total_steps),
+            weight_decay_rate=cfg.weight_decay)[0] for scale in sorted(set(scales), reverse=True)}
+    return [(optimizers[scale], [i for i, s in enumerate(scales) if s == scale]) for scale in optimizers]
+
+
+def train_step_fn(model, groups, strategy):
     """One optimizer step on a global batch split across ``strategy``'s replicas; returns its mean loss.
 
     ``groups``: ``(optimizer, indices of model.trainable_variables)`` pairs covering every variable.
