@@ -162,3 +162,97 @@ def test_mirrored_strategy_on_two_replicas_matches_one_device(tiny_teacher_init,
     proc = subprocess.run([sys.executable, str(script), str(tiny_teacher_init)],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_mean_pooled_head_reads_the_masked_mean_and_loads_back_as_itself(tiny_teacher_init, tmp_path):
+    """``--pooling mean``: logits are the classifier on the mean of the real tokens' last hidden states (padding
+    changes nothing), the checkpoint says so in its config.json, and it loads back as a mean-pooled teacher
+    with its own logit-store fingerprint."""
+    import tensorflow as tf
+
+    from kdedge.models.teacher import tokenize
+    from kdedge.training.batching import pad_batch
+    from kdedge.training.logit_store import teacher_fingerprint
+    from tests.support import make_sentences
+
+    texts = [r[0] for r in make_sentences(6, seed=2)]
+    model, tok = load_teacher(tiny_teacher_init, num_labels=2, pooling="mean")
+    ids, mask = pad_batch(tokenize(tok, texts, 16), 16)
+    h = model.bert(input_ids=ids, attention_mask=mask, training=False).last_hidden_state.numpy()
+    m = mask[:, :, None].astype(np.float32)
+    expected = model.classifier(tf.constant((h * m).sum(1) / m.sum(1))).numpy()
+    got = model(input_ids=ids, attention_mask=mask, training=False).logits.numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # Not the [CLS] head's answer on the same weights.
+    cls_model, _ = load_teacher(tiny_teacher_init, num_labels=2)
+    cls_model.classifier.set_weights(model.classifier.get_weights())
+    assert not np.allclose(cls_model(input_ids=ids, attention_mask=mask).logits.numpy(), got, atol=1e-4)
+    # Each text alone (no padding) gives its row of the padded batch.
+    alone = np.concatenate([predict_logits(model, tok, [t], 16) for t in texts])
+    np.testing.assert_allclose(alone, got, atol=1e-5)
+
+    saved = tmp_path / "mean"
+    model.save_pretrained(str(saved))
+    tok.save_pretrained(str(saved))
+    import json
+    assert json.loads((saved / "config.json").read_text())["kdedge_pooling"] == "mean"
+    back, back_tok = load_teacher(saved)
+    assert type(back).__name__ == "TFBertMeanPooledClassifier"
+    np.testing.assert_allclose(predict_logits(back, back_tok, texts, 16), got, atol=1e-5)
+    # Its .tflite (what export writes) gives the same logits, padding to the file's fixed length included.
+    from ai_edge_litert.interpreter import Interpreter
+
+    from converters.hf_to_tflite import hf_bert_to_tflite
+    interp = Interpreter(model_content=hf_bert_to_tflite(back, 16))
+    interp.allocate_tensors()
+    inputs = {d["name"]: d["index"] for d in interp.get_input_details()}
+    for row in range(2):
+        full_ids, full_mask = np.zeros((1, 16), np.int32), np.zeros((1, 16), np.int32)
+        full_ids[0, :ids.shape[1]], full_mask[0, :ids.shape[1]] = ids[row], mask[row]
+        interp.set_tensor(next(i for n, i in inputs.items() if "input_ids" in n), full_ids)
+        interp.set_tensor(next(i for n, i in inputs.items() if "attention_mask" in n), full_mask)
+        interp.invoke()
+        np.testing.assert_allclose(interp.get_tensor(interp.get_output_details()[0]["index"])[0], got[row],
+                                   atol=1e-4)
+    # The same weight files under the [CLS] head are another teacher for the logit store.
+    as_cls = tmp_path / "cls"
+    as_cls.mkdir()
+    for f in saved.iterdir():
+        (as_cls / f.name).write_bytes(f.read_bytes())
+    config = json.loads((as_cls / "config.json").read_text())
+    del config["kdedge_pooling"]
+    (as_cls / "config.json").write_text(json.dumps(config))
+    assert teacher_fingerprint(saved) != teacher_fingerprint(as_cls)
+    assert teacher_fingerprint(saved).startswith(teacher_fingerprint(as_cls))
+
+
+def test_mean_pooled_fine_tune_leaves_the_unused_pooler_and_rejects_unknown_heads(tiny_teacher_init, tmp_path):
+    import json
+
+    from kdedge.errors import StageInputError
+    from tests.support import make_sentences
+
+    rows = make_sentences(64, seed=7)
+    texts, labels = [r[0] for r in rows], np.array([r[1] for r in rows])
+    model, tok = load_teacher(tiny_teacher_init, num_labels=2, pooling="mean")
+    before = {v.name: v.numpy().copy() for v in model.trainable_variables}
+    cfg = TeacherConfig(init=str(tiny_teacher_init), max_len=16, epochs=1, batch_size=16, lr=1e-3, pooling="mean")
+    info = fine_tune(model, tok, texts, labels, cfg)
+    assert info["steps_run"] == 4
+    moved = {name: not np.allclose(v.numpy(), before[name]) for name, v in
+             ((v.name, v) for v in model.trainable_variables)}
+    assert not any(m for name, m in moved.items() if "/pooler/" in name)
+    # (an attention key's bias has no gradient: softmax does not see a shift shared by every key)
+    still = [name for name, m in moved.items()
+             if not m and ("/classifier/" in name or "/layer_._0/" in name) and "key/bias" not in name]
+    assert not still, still
+
+    with pytest.raises(ConfigError, match="--pooling"):
+        TeacherConfig(init=str(tiny_teacher_init), pooling="max").validate()
+    bad = tmp_path / "bad"
+    model.save_pretrained(str(bad))
+    tok.save_pretrained(str(bad))
+    config = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps({**config, "kdedge_pooling": "max"}))
+    with pytest.raises(StageInputError, match="kdedge_pooling"):
+        load_teacher(bad)
