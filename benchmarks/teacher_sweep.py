@@ -135,14 +135,14 @@ def render(r: dict) -> str:
            f"- Machine: {r['machine'].get('cpu', '?')}, {r['machine'].get('cores', '?')} cores; commit "
            f"{r['machine'].get('git_commit', '?')}. `train s` is the fine-tune's wall time (other jobs may have "
            "shared the cores).", "",
-           "| recipe | epochs | peak lr | warm-up | layer decay | max len | batch | seed | eval accuracy | eval loss "
-           "| test accuracy | steps | train s |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| recipe | head | epochs | peak lr | warm-up | layer decay | max len | batch | seed | eval accuracy "
+           "| eval loss | test accuracy | steps | train s |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in r["rows"]:
         t = row["teacher"]
         acc = "not run" if row["accuracy"] is None else f"{row['accuracy']:.2%}"
         loss = "" if row.get("eval_loss") is None else f"{row['eval_loss']:.4f}"
-        out.append(f"| {row['name']} | {t['epochs']:g} | {t['lr']:g} | {t['warmup']:g} | {t.get('layer_decay', 1.0):g} | "
+        out.append(f"| {row['name']} | {t.get('pooling', 'cls')} | {t['epochs']:g} | {t['lr']:g} | {t['warmup']:g} | {t.get('layer_decay', 1.0):g} | "
                    f"{t['max_len']} | "
                    f"{t['batch_size']} | {t['seed']} | {acc} | {loss} | {_pct(row.get('test_accuracy'))} | "
                    f"{row.get('steps', '')} | "
